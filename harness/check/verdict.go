@@ -1,0 +1,33 @@
+// Package check judges a probe Result against a contract Case: the
+// comparison ("expected X, got Y") and the polling for eventual
+// consistency, independent of any test framework.
+package check
+
+import (
+	"gitlab.wikimedia.org/repos/sre/pretrain-check/harness/contract"
+	"gitlab.wikimedia.org/repos/sre/pretrain-check/harness/probe"
+)
+
+// Outcome of one case.
+type Outcome string
+
+const (
+	Passed        Outcome = "passed"
+	Failed        Outcome = "failed"
+	Inconclusive  Outcome = "inconclusive"   // e.g. served from cache: says nothing about routing
+	NotApplicable Outcome = "not-applicable" // entry point unreachable from this target/vantage
+	Skipped       Outcome = "skipped"
+)
+
+// Verdict is a case's outcome with its evidence.
+type Verdict struct {
+	Case    *contract.Case `json:"case"`
+	Outcome Outcome        `json:"outcome"`
+	// Reasons are "expected X, got Y" lines; empty when passed.
+	Reasons []string `json:"reasons,omitempty"`
+	// Evidence is the deciding attempt; History the earlier attempts (most
+	// recent last), bounded.
+	Evidence probe.Result   `json:"evidence"`
+	History  []probe.Result `json:"history,omitempty"`
+	Attempts int            `json:"attempts"`
+}

@@ -1,0 +1,151 @@
+// Package contract reads and validates the routing contract: the one
+// declarative file (fixtures/contract/pretrain.yaml) that says where every
+// request must land. Every front end (go test, pretrain-check run, latency
+// budgets, live mode) reads it through this package.
+package contract
+
+import "time"
+
+// Position is where something was written: file:line:column.
+type Position struct {
+	File   string `json:"file"`
+	Line   int    `json:"line"`
+	Column int    `json:"column"`
+}
+
+// Contract is a parsed and validated routing contract.
+type Contract struct {
+	Source   string              `json:"source"`
+	Backends map[string]*Backend `json:"backends"` // by name, e.g. "mw-pretrain/main"
+	Entries  map[string]*Entry   `json:"entries"`  // by name, e.g. "edge", "mesh/mw-api-int"
+	Cases    []*Case             `json:"cases"`    // in file order
+	Budgets  []*Budget           `json:"budgets"`  // in file order
+}
+
+// Backend is a named identity ("<namespace>/<release>") or a group of them
+// ("served by main or its canary").
+type Backend struct {
+	Name        string   `json:"name"`
+	Description string   `json:"description,omitempty"`
+	Members     []string `json:"members,omitempty"` // set for a group: backend names
+	Pos         Position `json:"pos"`
+}
+
+// IsGroup reports whether the backend is a group of other backends.
+func (b *Backend) IsGroup() bool { return len(b.Members) > 0 }
+
+// Entry is where a request enters the routing under test.
+type Entry struct {
+	Name        string   `json:"name"`
+	Description string   `json:"description,omitempty"`
+	Pos         Position `json:"pos"`
+}
+
+// Well-known entry point names. A contract may only use declared entries;
+// these are the ones the default contract and the targets know.
+const (
+	EntryEdge             = "edge"
+	EntryIngress          = "ingress"
+	EntryJobrunnerGateway = "jobrunner-gateway"
+	EntryRESTGateway      = "rest-gateway"
+	EntryMeshAPIInt       = "mesh/mw-api-int"
+	EntryMeshJobrunner    = "mesh/mw-jobrunner"
+	// EntryJobrunner is the jobrunner's own web server, behind its gateway
+	// (the 405/422 answers of RunSingleJob.php come from there).
+	EntryJobrunner = "jobrunner"
+)
+
+// Case is one request and what must happen to it.
+type Case struct {
+	Name    string      `json:"name"`
+	Entry   string      `json:"entry"`
+	Request Request     `json:"request"`
+	Expect  Expectation `json:"expect"`
+	Labels  []string    `json:"labels,omitempty"`
+	Pos     Position    `json:"pos"`
+}
+
+// Negative reports whether the case asserts that something must NOT reach
+// Pretrain or must be refused.
+func (c *Case) Negative() bool {
+	for _, l := range c.Labels {
+		if l == LabelNegative {
+			return true
+		}
+	}
+	return false
+}
+
+// Labels used for filtering.
+const (
+	LabelHost      = "host"
+	LabelPath      = "path"
+	LabelXWD       = "xwd"
+	LabelMesh      = "mesh"
+	LabelREST      = "rest"
+	LabelJobrunner = "jobrunner"
+	LabelEdge      = "edge"
+	LabelNegative  = "negative"
+)
+
+// Request is what the probe sends. Host is sent as the Host header (and
+// SNI over TLS) whatever address the entry point connects to.
+type Request struct {
+	Method  string   `json:"method"`
+	Host    string   `json:"host"`
+	Path    string   `json:"path"` // path and query
+	Headers []Header `json:"headers,omitempty"`
+	Body    string   `json:"body,omitempty"`
+}
+
+// Header is one request header; order is kept as written.
+type Header struct {
+	Name  string `json:"name"`
+	Value string `json:"value"`
+}
+
+// Expectation is what must come back. Exactly one of ServedBy and NoBackend
+// is set: either a backend (or group) answers, or nobody identifiable does
+// (a proxy's 404 "no route", the edge's 400 XWD scope error).
+type Expectation struct {
+	ServedBy  string `json:"servedBy,omitempty"`
+	NoBackend bool   `json:"noBackend,omitempty"`
+	// Status is the exact status expected; 0 means any 2xx.
+	Status  int                 `json:"status,omitempty"`
+	Headers []HeaderExpectation `json:"headers,omitempty"`
+	// BodyContains, when set, must appear in the response body.
+	BodyContains string `json:"bodyContains,omitempty"`
+}
+
+// HeaderExpectation checks one response header. Exactly one of Equals,
+// Matches (RE2, unanchored as written) and Absent is set.
+type HeaderExpectation struct {
+	Name    string `json:"name"`
+	Equals  string `json:"equals,omitempty"`
+	Matches string `json:"matches,omitempty"`
+	Absent  bool   `json:"absent,omitempty"`
+}
+
+// Budget is a latency budget: traffic at Rate for Duration (or Requests
+// requests), with percentile ceilings and a minimum success ratio. It
+// targets one case (its request and expected backend and status).
+type Budget struct {
+	Name     string        `json:"name"`
+	Case     string        `json:"case,omitempty"`  // a case name, or
+	Entry    string        `json:"entry,omitempty"` // an entry: its first case expecting a backend
+	Rate     float64       `json:"rate"`            // requests per second
+	Duration time.Duration `json:"duration,omitempty"`
+	Requests int           `json:"requests,omitempty"`
+	P50      time.Duration `json:"p50,omitempty"`
+	P95      time.Duration `json:"p95,omitempty"`
+	P99      time.Duration `json:"p99,omitempty"`
+	Max      time.Duration `json:"max,omitempty"`
+	// MinSuccess is the minimum ratio (0..1] of responses that have a
+	// success status and come from the expected backend.
+	MinSuccess float64 `json:"minSuccess"`
+	// SuccessStatuses count as success; empty means the case's expected
+	// status (any 2xx when the case expects none).
+	SuccessStatuses []int    `json:"successStatuses,omitempty"`
+	Labels          []string `json:"labels,omitempty"`
+	Pos             Position `json:"pos"`
+}

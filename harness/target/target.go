@@ -1,0 +1,77 @@
+// Package target maps contract entry points to addresses: where a probe
+// connects to reach "edge", "ingress", "mesh/mw-api-int" and so on, and how
+// to connect (TLS, SNI, forward through a pod). Static targets come from a
+// YAML file; kind and live targets build the same Endpoints.
+package target
+
+import (
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"net/url"
+)
+
+// ErrNotApplicable is returned (wrapped) by Endpoint for an entry point the
+// target cannot reach: the case is reported "not applicable", never passed.
+var ErrNotApplicable = errors.New("entry point not reachable from this target")
+
+// Target resolves entry points.
+type Target interface {
+	// Name is the target's name for reports ("static:FILE", "kind", "live/external").
+	Name() string
+	// Endpoint says how to reach an entry point.
+	Endpoint(entry string) (Endpoint, error)
+	// Live reports whether the target is production: probes then bust
+	// caches, cap their rate and refuse unsafe methods.
+	Live() bool
+}
+
+// Endpoint is how to reach one entry point.
+type Endpoint struct {
+	Entry string `json:"entry"`
+	// URL is the scheme and authority the request is addressed to; its
+	// path, if any, is a prefix. The case's Host header (and SNI) is
+	// always the case's host, never URL.Host.
+	URL *url.URL `json:"url"`
+	// ConnectTo, when set, is the "host:port" actually dialled instead of
+	// URL.Host (like curl --connect-to). No DNS lookup of the case host.
+	ConnectTo string `json:"connectTo,omitempty"`
+	// TLS settings for https URLs; ServerName is set per request to the
+	// case host. Nil means defaults (verification on).
+	TLS *tls.Config `json:"-"`
+	// Forward, when set, sends the request from inside a pod: the probe
+	// POSTs it to a stub's forward endpoint, which sends it to InPodURL.
+	Forward *Forward `json:"forward,omitempty"`
+}
+
+// Forward describes a request relayed by a stub's forward endpoint.
+type Forward struct {
+	// Endpoint is the stub's forward endpoint, e.g. http://127.0.0.1:30806/forward.
+	Endpoint string `json:"endpoint"`
+	// InPodURL is what the pod connects to, e.g. http://127.0.0.1:6501.
+	InPodURL string `json:"inPodURL"`
+}
+
+// Address is what is dialled for this endpoint.
+func (e Endpoint) Address() string {
+	if e.ConnectTo != "" {
+		return e.ConnectTo
+	}
+	if e.URL == nil {
+		return ""
+	}
+	return e.URL.Host
+}
+
+func (e Endpoint) String() string {
+	switch {
+	case e.Forward != nil:
+		return fmt.Sprintf("%s via forward %s -> %s", e.Entry, e.Forward.Endpoint, e.Forward.InPodURL)
+	case e.URL == nil:
+		return e.Entry
+	case e.ConnectTo != "":
+		return fmt.Sprintf("%s (connect to %s)", e.URL, e.ConnectTo)
+	default:
+		return e.URL.String()
+	}
+}
