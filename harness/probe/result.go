@@ -39,7 +39,7 @@ type Result struct {
 	// (anything but miss/pass) says nothing about who served THIS request.
 	CacheStatus string `json:"cacheStatus,omitempty"`
 	// Err is set when no HTTP response came back (dial, TLS, timeout).
-	Err string `json:"error,omitempty"`
+	Err string    `json:"error,omitempty"`
 	At  time.Time `json:"at"`
 }
 
