@@ -1,0 +1,213 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/mattn/go-isatty"
+	. "github.com/onsi/ginkgo/v2"
+	"github.com/onsi/ginkgo/v2/types"
+	"github.com/onsi/gomega"
+	"github.com/spf13/cobra"
+
+	"gitlab.wikimedia.org/repos/sre/pretrain-check/harness/check"
+	"gitlab.wikimedia.org/repos/sre/pretrain-check/harness/contract"
+	"gitlab.wikimedia.org/repos/sre/pretrain-check/harness/probe"
+	"gitlab.wikimedia.org/repos/sre/pretrain-check/harness/report"
+	"gitlab.wikimedia.org/repos/sre/pretrain-check/suites"
+)
+
+type runFlags struct {
+	target       string
+	contractFile string
+	labelFilter  string
+	focus        []string
+	output       string
+	reportDir    string
+	timeout      time.Duration
+	pollTimeout  time.Duration
+	pollInterval time.Duration
+	consecutive  int
+	probeTimeout time.Duration
+}
+
+func newRunCommand() *cobra.Command {
+	f := runFlags{}
+	cmd := &cobra.Command{
+		Use:   "run",
+		Short: "Run the routing checks against a target",
+		Long: `Run the contract's checks (the same Ginkgo specs as go test ./suites/...)
+against a target and print a routing matrix: case, request, expected, served
+by, status, latency, verdict.
+
+--target is "kind" (the replica from "pretrain-check up"), "live", or a
+static target file (see fixtures/targets/static-example.yaml).`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return runChecks(cmd.Context(), cmd.OutOrStdout(), cmd.ErrOrStderr(), f)
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&f.target, "target", "kind", `where to send requests: "kind", "live" or a static target FILE`)
+	fl.StringVar(&f.contractFile, "contract", "", "routing contract FILE (default: the built-in fixtures/contract/pretrain.yaml)")
+	fl.StringVar(&f.labelFilter, "label-filter", "", `Ginkgo label filter, e.g. "xwd && !negative" or "mesh"`)
+	fl.StringSliceVar(&f.focus, "focus", nil, "run only cases whose name matches this regexp (repeatable)")
+	fl.StringVarP(&f.output, "output", "o", "table", "stdout format: table, json or junit")
+	fl.StringVar(&f.reportDir, "report-dir", "", "write report.json, junit.xml, summary.txt and evidence files to DIR")
+	fl.DurationVar(&f.timeout, "timeout", 10*time.Minute, "give up on the whole run after this long")
+	defaults := check.DefaultPollConfig()
+	fl.DurationVar(&f.pollTimeout, "poll-timeout", defaults.Timeout, "per case: how long to wait for the routing to converge")
+	fl.DurationVar(&f.pollInterval, "poll-interval", defaults.Interval, "per case: pause between attempts")
+	fl.IntVar(&f.consecutive, "consecutive", defaults.RequiredConsecutive, "per case: consecutive correct answers required")
+	fl.DurationVar(&f.probeTimeout, "request-timeout", 10*time.Second, "per request timeout")
+	return cmd
+}
+
+func (f runFlags) validate() error {
+	switch f.output {
+	case "table", "json", "junit":
+	default:
+		return usageError(fmt.Errorf("--output %q: want table, json or junit", f.output))
+	}
+	if f.labelFilter != "" {
+		if _, err := types.ParseLabelFilter(f.labelFilter); err != nil {
+			return usageError(fmt.Errorf("--label-filter %q: %v", f.labelFilter, err))
+		}
+	}
+	if f.timeout <= 0 || f.pollTimeout <= 0 || f.probeTimeout <= 0 || f.pollInterval < 0 {
+		return usageError(fmt.Errorf("--timeout, --poll-timeout and --request-timeout must be positive, --poll-interval not negative"))
+	}
+	if f.consecutive < 1 {
+		return usageError(fmt.Errorf("--consecutive %d: must be at least 1", f.consecutive))
+	}
+	return nil
+}
+
+func loadContract(file string) (*contract.Contract, error) {
+	if file == "" {
+		c, err := contract.Default()
+		if err != nil {
+			return nil, fmt.Errorf("load built-in contract: %w", err)
+		}
+		return c, nil
+	}
+	c, err := contract.Load(file)
+	if err != nil {
+		return nil, usageError(err)
+	}
+	return c, nil
+}
+
+func runChecks(ctx context.Context, stdout, stderr io.Writer, f runFlags) error {
+	if err := f.validate(); err != nil {
+		return err
+	}
+	c, err := loadContract(f.contractFile)
+	if err != nil {
+		return err
+	}
+	tgt, closeTarget, err := openTarget(ctx, f.target)
+	if err != nil {
+		return err
+	}
+	defer closeTarget()
+	selected, err := suites.Select(c, f.labelFilter, f.focus)
+	if err != nil {
+		return usageError(err)
+	}
+	if len(selected) == 0 {
+		return usageError(fmt.Errorf("no case matched --label-filter %q --focus %q", f.labelFilter, f.focus))
+	}
+	if err := preflight(ctx, tgt, selected); err != nil {
+		return environmentError(err)
+	}
+
+	var mu sync.Mutex
+	var verdicts []check.Verdict
+	cfg := suites.Config{
+		Contract: c,
+		Target:   tgt,
+		Probe:    probe.Options{Timeout: f.probeTimeout, BustCache: tgt.Live()},
+		Poll: check.PollConfig{
+			Timeout:             f.pollTimeout,
+			Interval:            f.pollInterval,
+			RequiredConsecutive: f.consecutive,
+			MaxHistory:          check.DefaultPollConfig().MaxHistory,
+		},
+		Record: func(v check.Verdict) {
+			mu.Lock()
+			defer mu.Unlock()
+			verdicts = append(verdicts, v)
+		},
+	}
+	if err := suites.Define(cfg); err != nil {
+		return usageError(err)
+	}
+
+	suiteConfig, reporterConfig := GinkgoConfiguration()
+	suiteConfig.LabelFilter = f.labelFilter
+	suiteConfig.FocusStrings = f.focus
+	suiteConfig.Timeout = f.timeout
+	reporterConfig.NoColor = !isTerminal(stderr)
+	reporterConfig.Succinct = true
+	gomega.RegisterFailHandler(Fail)
+
+	// Ginkgo's progress goes to stderr so stdout stays machine-readable.
+	var t suiteT
+	if err := withStdoutOnStderr(func() {
+		RunSpecs(&t, "pretrain-check", suiteConfig, reporterConfig)
+	}); err != nil {
+		return fmt.Errorf("run suites: %w", err)
+	}
+
+	mu.Lock()
+	defer mu.Unlock()
+	sortByContract(c, verdicts)
+	switch f.output {
+	case "table":
+		report.WriteTable(stdout, verdicts, isTerminal(stdout))
+	case "json":
+		err = report.WriteJSON(stdout, verdicts)
+	case "junit":
+		err = report.WriteJUnit(stdout, "pretrain-check", verdicts)
+	}
+	if err != nil {
+		return fmt.Errorf("write %s report: %w", f.output, err)
+	}
+	if f.reportDir != "" {
+		if err := report.WriteDir(f.reportDir, verdicts); err != nil {
+			return fmt.Errorf("write report directory: %w", err)
+		}
+	}
+	sum := report.Summarize(verdicts)
+	fmt.Fprintln(stderr, sum.Line())
+	if sum.Failed > 0 || t.failed {
+		return errChecksFailed
+	}
+	return nil
+}
+
+// suiteT is the GinkgoTestingT of an in-process run.
+type suiteT struct{ failed bool }
+
+func (t *suiteT) Fail() { t.failed = true }
+
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	return ok && (isatty.IsTerminal(f.Fd()) || isatty.IsCygwinTerminal(f.Fd()))
+}
+
+// sortByContract puts verdicts in contract order: specs finish in run
+// order, reports read best in the order the contract was written.
+func sortByContract(c *contract.Contract, vs []check.Verdict) {
+	index := make(map[*contract.Case]int, len(c.Cases))
+	for i, cs := range c.Cases {
+		index[cs] = i
+	}
+	sort.SliceStable(vs, func(i, j int) bool { return index[vs[i].Case] < index[vs[j].Case] })
+}

@@ -1,0 +1,189 @@
+// Package suites holds the Ginkgo specs of pretrain-check. The specs are
+// generated from the routing contract, one Ginkgo Entry per case, so both
+// front ends (go test ./suites/... and pretrain-check run) run exactly the
+// same specs: each builds a Config and calls Define before RunSpecs.
+package suites
+
+import (
+	"errors"
+	"fmt"
+	"regexp"
+	"strings"
+	"sync"
+
+	. "github.com/onsi/ginkgo/v2"
+	"github.com/onsi/ginkgo/v2/types"
+	. "github.com/onsi/gomega"
+
+	"gitlab.wikimedia.org/repos/sre/pretrain-check/harness/check"
+	"gitlab.wikimedia.org/repos/sre/pretrain-check/harness/contract"
+	"gitlab.wikimedia.org/repos/sre/pretrain-check/harness/probe"
+	"gitlab.wikimedia.org/repos/sre/pretrain-check/harness/target"
+)
+
+// Config is what one run of the suites needs.
+type Config struct {
+	Contract *contract.Contract
+	Target   target.Target
+	Probe    probe.Options
+	Poll     check.PollConfig
+	// Record, when set, receives every case's verdict as its spec ends.
+	Record func(check.Verdict)
+}
+
+func (c Config) validate() error {
+	var errs []error
+	if c.Contract == nil {
+		errs = append(errs, errors.New("no contract"))
+	}
+	if c.Target == nil {
+		errs = append(errs, errors.New("no target"))
+	}
+	if c.Poll.RequiredConsecutive < 1 {
+		errs = append(errs, fmt.Errorf("poll: required consecutive successes must be >= 1, got %d", c.Poll.RequiredConsecutive))
+	}
+	if c.Poll.Timeout <= 0 {
+		errs = append(errs, fmt.Errorf("poll: timeout must be positive, got %s", c.Poll.Timeout))
+	}
+	return errors.Join(errs...)
+}
+
+// Area is a group of specs: every case whose entry point belongs to it.
+type Area struct {
+	Name  string // also its Ginkgo label
+	Title string
+}
+
+// Areas in the order their specs run. contract.Area maps a case to one.
+var Areas = []Area{
+	{"routing", "Pretrain's main gateway routes by Host, path and X-Wikimedia-Debug"},
+	{"edge", "the edge diverts testwiki and scopes X-Wikimedia-Debug by Host"},
+	{"rest", "the REST gateway prefers Host diversion over X-Wikimedia-Debug"},
+	{"jobrunner", "the jobrunner is reachable only through its own gateway"},
+	{"mesh", "the service mesh splits testwiki-bound internal traffic to Pretrain"},
+}
+
+// AreaTitle is the title of the named area's Describe container.
+func AreaTitle(name string) string {
+	for _, a := range Areas {
+		if a.Name == name {
+			return a.Title
+		}
+	}
+	return name
+}
+
+// Define registers the specs. Call it once, before RunSpecs.
+func Define(cfg Config) error {
+	if err := cfg.validate(); err != nil {
+		return fmt.Errorf("define suites: %w", err)
+	}
+	prober := probe.New(cfg.Probe)
+	rec := &recorder{record: cfg.Record}
+
+	known := map[string]bool{}
+	for _, a := range Areas {
+		known[a.Name] = true
+	}
+	for _, cs := range cfg.Contract.Cases {
+		if a := contract.Area(cs); !known[a] {
+			return fmt.Errorf("define suites: case %q: entry %q belongs to no suite area (%q)", cs.Name, cs.Entry, a)
+		}
+	}
+
+	for _, area := range Areas {
+		var entries []any
+		for _, cs := range cfg.Contract.Cases {
+			if contract.Area(cs) == area.Name {
+				entries = append(entries, Entry(cs.Name, Label(CaseLabels(cs)...), cs))
+			}
+		}
+		if len(entries) == 0 {
+			continue
+		}
+		Describe(area.Title, Label(area.Name), func() {
+			DescribeTable("case",
+				func(ctx SpecContext, cs *contract.Case) {
+					v := check.Run(ctx, cfg.Contract, cs, cfg.Target, prober, cfg.Poll)
+					rec.add(v)
+					AddReportEntry("evidence", v.Explain(), ReportEntryVisibilityFailureOrVerbose)
+					switch v.Outcome {
+					case check.NotApplicable, check.Inconclusive, check.Skipped:
+						// Skipped in Ginkgo's terms, never passed; the report keeps
+						// the finer outcome.
+						Skip(fmt.Sprintf("%s: %s", v.Outcome, strings.Join(v.Reasons, "; ")))
+					}
+					Expect(v.Outcome).To(Equal(check.Passed), v.Explain())
+				},
+				entries...,
+			)
+		})
+	}
+	BeforeSuite(func() { DeferCleanup(prober.Close) })
+	return nil
+}
+
+// CaseLabels are a case's Ginkgo labels: its contract labels, its area and
+// its entry point ("entry-mesh-mw-api-int": Ginkgo labels cannot hold "/").
+func CaseLabels(cs *contract.Case) []string {
+	labels := append([]string{}, cs.Labels...)
+	labels = append(labels, EntryLabel(cs.Entry))
+	return labels
+}
+
+// EntryLabel is the Ginkgo label of an entry point.
+func EntryLabel(entry string) string {
+	return "entry-" + strings.ReplaceAll(entry, "/", "-")
+}
+
+// Select returns the cases a run with this label filter and focus will
+// check, in contract order, as Ginkgo will select their specs (labels: the
+// case's, its entry's and its area's; focus: regexps on the spec text,
+// "<area title> case <case name>").
+func Select(c *contract.Contract, labelFilter string, focus []string) ([]*contract.Case, error) {
+	match := func([]string) bool { return true }
+	if labelFilter != "" {
+		f, err := types.ParseLabelFilter(labelFilter)
+		if err != nil {
+			return nil, fmt.Errorf("label filter %q: %w", labelFilter, err)
+		}
+		match = f
+	}
+	var res []*regexp.Regexp
+	for _, f := range focus {
+		re, err := regexp.Compile(f)
+		if err != nil {
+			return nil, fmt.Errorf("focus %q: %w", f, err)
+		}
+		res = append(res, re)
+	}
+	var out []*contract.Case
+	for _, cs := range c.Cases {
+		if !match(append(CaseLabels(cs), contract.Area(cs))) {
+			continue
+		}
+		text := AreaTitle(contract.Area(cs)) + " case " + cs.Name
+		focused := len(res) == 0
+		for _, re := range res {
+			focused = focused || re.MatchString(text)
+		}
+		if focused {
+			out = append(out, cs)
+		}
+	}
+	return out, nil
+}
+
+type recorder struct {
+	mu     sync.Mutex
+	record func(check.Verdict)
+}
+
+func (r *recorder) add(v check.Verdict) {
+	if r.record == nil {
+		return
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.record(v)
+}

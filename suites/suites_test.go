@@ -1,0 +1,111 @@
+package suites_test
+
+import (
+	"fmt"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+
+	"gitlab.wikimedia.org/repos/sre/pretrain-check/harness/check"
+	"gitlab.wikimedia.org/repos/sre/pretrain-check/harness/contract"
+	"gitlab.wikimedia.org/repos/sre/pretrain-check/harness/probe"
+	"gitlab.wikimedia.org/repos/sre/pretrain-check/harness/replicatest"
+	"gitlab.wikimedia.org/repos/sre/pretrain-check/harness/report"
+	"gitlab.wikimedia.org/repos/sre/pretrain-check/harness/target"
+	"gitlab.wikimedia.org/repos/sre/pretrain-check/suites"
+)
+
+// The go test front end. Environment:
+//
+//	PRETRAIN_TARGET      "" (default): the in-process replica with correct routing;
+//	                     "replicatest:FAULT[,FAULT]": the in-process replica with faults;
+//	                     otherwise a static target FILE.
+//	PRETRAIN_CONTRACT    a contract FILE (default: the built-in contract).
+//	PRETRAIN_REPORT_DIR  write report.json, junit.xml and evidence there.
+const (
+	envTarget    = "PRETRAIN_TARGET"
+	envContract  = "PRETRAIN_CONTRACT"
+	envReportDir = "PRETRAIN_REPORT_DIR"
+)
+
+// inProcessPoll suits the in-process replica: its routing is consistent
+// at once, so a wrong answer need not be waited on for long.
+var inProcessPoll = check.PollConfig{
+	Timeout:             1500 * time.Millisecond,
+	Interval:            10 * time.Millisecond,
+	RequiredConsecutive: 3,
+	MaxHistory:          5,
+}
+
+func TestSuites(t *testing.T) {
+	RegisterFailHandler(Fail)
+
+	c, err := loadContract(os.Getenv(envContract))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tgt, poll, closeTarget, err := openTarget(os.Getenv(envTarget))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer closeTarget()
+
+	var mu sync.Mutex
+	var verdicts []check.Verdict
+	err = suites.Define(suites.Config{
+		Contract: c,
+		Target:   tgt,
+		Probe:    probe.Options{Timeout: 5 * time.Second, BustCache: tgt.Live()},
+		Poll:     poll,
+		Record: func(v check.Verdict) {
+			mu.Lock()
+			defer mu.Unlock()
+			verdicts = append(verdicts, v)
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	RunSpecs(t, "pretrain-check")
+
+	if dir := os.Getenv(envReportDir); dir != "" {
+		mu.Lock()
+		defer mu.Unlock()
+		if err := report.WriteDir(dir, verdicts); err != nil {
+			t.Errorf("write report to %s: %v", dir, err)
+		}
+	}
+}
+
+func loadContract(file string) (*contract.Contract, error) {
+	if file == "" {
+		return contract.Default()
+	}
+	return contract.Load(file)
+}
+
+func openTarget(spec string) (target.Target, check.PollConfig, func(), error) {
+	if spec == "" || spec == "replicatest" || strings.HasPrefix(spec, "replicatest:") {
+		var faults []replicatest.Fault
+		if list, ok := strings.CutPrefix(spec, "replicatest:"); ok {
+			for _, f := range strings.Split(list, ",") {
+				faults = append(faults, replicatest.Fault(f))
+			}
+		}
+		r, err := replicatest.Start(faults...)
+		if err != nil {
+			return nil, check.PollConfig{}, nil, fmt.Errorf("start in-process replica: %w", err)
+		}
+		return r.Target(), inProcessPoll, func() { r.Close() }, nil
+	}
+	t, err := target.LoadStatic(spec)
+	if err != nil {
+		return nil, check.PollConfig{}, nil, err
+	}
+	return t, check.DefaultPollConfig(), func() {}, nil
+}
