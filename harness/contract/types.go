@@ -57,12 +57,14 @@ const (
 
 // Case is one request and what must happen to it.
 type Case struct {
-	Name    string      `json:"name"`
-	Entry   string      `json:"entry"`
-	Request Request     `json:"request"`
-	Expect  Expectation `json:"expect"`
-	Labels  []string    `json:"labels,omitempty"`
-	Pos     Position    `json:"pos"`
+	Name string `json:"name"`
+	// Description says, for humans, why the case exists (optional).
+	Description string      `json:"description,omitempty"`
+	Entry       string      `json:"entry"`
+	Request     Request     `json:"request"`
+	Expect      Expectation `json:"expect"`
+	Labels      []string    `json:"labels,omitempty"`
+	Pos         Position    `json:"pos"`
 }
 
 // Negative reports whether the case asserts that something must NOT reach
@@ -110,9 +112,13 @@ type Header struct {
 type Expectation struct {
 	ServedBy  string `json:"servedBy,omitempty"`
 	NoBackend bool   `json:"noBackend,omitempty"`
-	// Status is the exact status expected; 0 means any 2xx.
-	Status  int                 `json:"status,omitempty"`
-	Headers []HeaderExpectation `json:"headers,omitempty"`
+	// Status is the exact status expected; 0 means any 2xx (unless
+	// AnyStatus).
+	Status int `json:"status,omitempty"`
+	// AnyStatus accepts every status: only who answered matters (e.g.
+	// "MediaWiki main answers, not the jobrunner", whatever it says).
+	AnyStatus bool                `json:"anyStatus,omitempty"`
+	Headers   []HeaderExpectation `json:"headers,omitempty"`
 	// BodyContains, when set, must appear in the response body.
 	BodyContains string `json:"bodyContains,omitempty"`
 }
