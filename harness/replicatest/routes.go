@@ -1,0 +1,253 @@
+package replicatest
+
+import (
+	"net"
+	"net/http"
+	"regexp"
+	"strings"
+
+	"gitlab.wikimedia.org/repos/sre/pretrain-check/harness/contract"
+)
+
+// decision is where an entry point sends one request: to an upstream (a
+// backend such as "mw-pretrain/main" or another entry point such as
+// "ingress"), or an answer of its own (status, no backend identity).
+type decision struct {
+	to     string // upstream name; "" means answer locally
+	status int    // local answer's status
+	body   string // local answer's body
+	// header is set on the response, proxied or local.
+	header http.Header
+	// strip names response headers removed from a proxied response.
+	strip []string
+}
+
+func proxyTo(upstream string) decision { return decision{to: upstream} }
+
+// noRoute is Envoy's 404 when no route matches: no body, no backend.
+func noRoute() decision { return decision{status: http.StatusNotFound} }
+
+const testwiki = "test.wikipedia.org"
+
+// hostname is the request's Host without port, lowercased, as gateway
+// host bindings compare it.
+func hostname(r *http.Request) string {
+	h := r.Host
+	if name, _, err := net.SplitHostPort(h); err == nil {
+		h = name
+	}
+	return strings.ToLower(strings.TrimSuffix(h, "."))
+}
+
+// Services: a Service is served by its release or the release's canary
+// (the canaries have no Service of their own). Every canaryEvery-th request
+// to a Service goes to the canary, deterministically.
+const canaryEvery = 10
+
+func (r *Replica) mainService() string {
+	if r.mainCount.Add(1)%canaryEvery == 0 {
+		return "mw-pretrain/canary"
+	}
+	return "mw-pretrain/main"
+}
+
+func (r *Replica) jobrunnerService() string {
+	if r.jobrunnerCount.Add(1)%canaryEvery == 0 {
+		return "mw-pretrain/jobrunner-canary"
+	}
+	return "mw-pretrain/jobrunner"
+}
+
+// routeIngress is the main release's Istio Gateway + VirtualService:
+// bound to test.wikipedia.org; ordered routes, first match wins.
+func (r *Replica) routeIngress(req *http.Request) decision {
+	if hostname(req) != testwiki {
+		return noRoute()
+	}
+	if r.faults.has(JobrunnerOpenOnIngress) && req.URL.Path == "/rpc/RunSingleJob.php" {
+		return proxyTo(r.jobrunnerService())
+	}
+	// 1. header x-wikimedia-debug matches (backend=)?k8s-mw-pretrain.* -> debug
+	if values := req.Header.Values(xwdHeader); len(values) > 0 {
+		value := strings.Join(values, ",") // as Envoy joins repeated headers
+		switch {
+		case r.faults.has(XWDIgnored):
+		case r.faults.has(XWDPatternTooBroad), ingressXWDRegex.MatchString(value):
+			return proxyTo("mw-pretrain/debug")
+		}
+	}
+	// 2. prefix / -> main Service
+	return proxyTo(r.mainService())
+}
+
+// jobrunnerGatewayHosts are the only names the jobrunner's gateway binds.
+var jobrunnerGatewayHosts = map[string]bool{
+	"mw-pretrain-jobrunner.discovery.wmnet": true,
+	"mw-pretrain-jobrunner.svc.eqiad.wmnet": true,
+	"mw-pretrain-jobrunner.svc.codfw.wmnet": true,
+}
+
+// routeJobrunnerGateway is the jobrunner release's own gateway: two exact
+// routes, nothing else.
+func (r *Replica) routeJobrunnerGateway(req *http.Request) decision {
+	if !jobrunnerGatewayHosts[hostname(req)] {
+		return noRoute()
+	}
+	path, method := req.URL.Path, req.Method
+	switch {
+	case r.faults.has(JobrunnerGatewayOpen):
+		return proxyTo(r.jobrunnerService())
+	case path == "/w/health-check.php" && method == http.MethodGet:
+		return proxyTo(r.jobrunnerService())
+	case path == "/rpc/RunSingleJob.php" && (method == http.MethodPost || r.faults.has(GetRunSingleJobRouted)):
+		return proxyTo(r.jobrunnerService())
+	}
+	return noRoute()
+}
+
+// routeJobrunner is the jobrunner Service itself, whatever the Host.
+func (r *Replica) routeJobrunner(*http.Request) decision {
+	return proxyTo(r.jobrunnerService())
+}
+
+// isREST reports whether a path goes to the REST gateway at the edge.
+func isREST(path string) bool {
+	return path == "/w/rest.php" || strings.HasPrefix(path, "/w/rest.php/")
+}
+
+// edgeStripped are the headers the edge removes unless XWD was sent.
+var edgeStripped = []string{"Backend-Timing", "X-Request-Id", "X-Powered-By", "X-Envoy-Upstream-Service-Time"}
+
+// routeEdge is ATS: REST to the REST gateway untouched; XWD backends looked
+// up in the Host's scope; otherwise testwiki to the Pretrain ingress and
+// every other wiki to mw-web. There is no cache: every proxied answer is a
+// miss, or a pass when a valid XWD backend bypassed the cache.
+func (r *Replica) routeEdge(req *http.Request) decision {
+	d := r.edgeUpstream(req)
+	if d.header == nil {
+		d.header = make(http.Header)
+	}
+	d.header.Set("X-Cache", "replicatest-edge "+d.header.Get("X-Cache-Status"))
+	return d
+}
+
+func (r *Replica) edgeUpstream(req *http.Request) decision {
+	x := parseXWD(req.Header)
+	answer := func(to, cacheStatus string) decision {
+		d := proxyTo(to)
+		d.header = http.Header{"X-Cache-Status": {cacheStatus}}
+		if !x.present {
+			d.strip = edgeStripped
+		}
+		return d
+	}
+	isTestwiki := hostname(req) == testwiki
+	scope := "default"
+	if isTestwiki {
+		scope = "pretrain"
+	}
+	if isREST(req.URL.Path) { // not XWD-remapped at the edge (temporary)
+		return answer(contract.EntryRESTGateway, "miss")
+	}
+	if x.hasBackend {
+		inPretrain := pretrainScopeBackend.MatchString(x.backend)
+		inDefault := mwdebugBackend.MatchString(x.backend) || unstubbedBackend.MatchString(x.backend)
+		if r.faults.has(XWDScopeIgnored) {
+			// one flat backend map: the scope no longer restricts
+		} else if isTestwiki {
+			inDefault = false
+		} else {
+			inPretrain = false
+		}
+		switch {
+		case inPretrain:
+			return answer(contract.EntryIngress, "pass")
+		case mwdebugBackend.MatchString(x.backend) && inDefault:
+			return answer("mw-debug/main", "pass")
+		case inDefault:
+			// mw-experimental and mw-parsoid exist in production but have
+			// no stub here: a 502 that names the backend, never a stand-in.
+			return decision{
+				status: http.StatusBadGateway,
+				body:   "replicatest: XWD backend " + x.backend + " is valid but has no stub in the replica\n",
+				header: http.Header{"X-Cache-Status": {"int-front"}},
+			}
+		default:
+			return decision{
+				status: http.StatusBadRequest,
+				body:   debugRoutingMessage(scope) + "\n",
+				header: http.Header{
+					"X-Cache-Status":   {"int-front"},
+					debugRoutingHeader: {debugRoutingMessage(scope)},
+				},
+			}
+		}
+	}
+	switch {
+	case isTestwiki && !r.faults.has(TestwikiNotDiverted):
+		return answer(contract.EntryIngress, "miss")
+	case !isTestwiki && r.faults.has(OtherWikiDiverted):
+		return answer(contract.EntryIngress, "miss")
+	}
+	return answer("mw-web/main", "miss")
+}
+
+// routeRESTGateway picks the upstream with production's precedence: Host
+// diversion > XWD backend > PHP_ENGINE cookie (not modelled: there is one
+// PHP engine here) > default (mw-api-ext, the REST API's public service).
+func (r *Replica) routeRESTGateway(req *http.Request) decision {
+	diverted := hostname(req) == testwiki
+	x := parseXWD(req.Header)
+	debug := x.hasBackend && mwdebugBackend.MatchString(x.backend)
+	switch {
+	case r.faults.has(RESTPrefersXWD) && debug:
+		return proxyTo("mw-debug/main")
+	case diverted:
+		return proxyTo(contract.EntryIngress)
+	case debug:
+		return proxyTo("mw-debug/main")
+	}
+	return proxyTo("mw-api-ext/main")
+}
+
+// meshSplitRegex is the testwiki split of a mesh listener (RE2), fully
+// matched against :authority (port included, as Envoy sees it).
+const meshSplitRegex = `test[.]wikipedia[.]org`
+
+var (
+	meshSplit           = regexp.MustCompile(`^(?:` + meshSplitRegex + `)$`)
+	meshSplitUnanchored = regexp.MustCompile(meshSplitRegex)
+)
+
+func (r *Replica) meshSplitMatches(authority string) bool {
+	switch {
+	case r.faults.has(MeshSplitMissing):
+		return false
+	case r.faults.has(MeshSplitAllHosts):
+		return true
+	case r.faults.has(MeshSplitUnanchored):
+		return meshSplitUnanchored.MatchString(authority)
+	}
+	return meshSplit.MatchString(authority)
+}
+
+// routeMeshAPIInt is a pod's mw-api-int listener (localhost:6501): testwiki
+// split to Pretrain through its ingress (so XWD still picks debug), default
+// route to mw-api-int.
+func (r *Replica) routeMeshAPIInt(req *http.Request) decision {
+	if r.meshSplitMatches(req.Host) {
+		return proxyTo(contract.EntryIngress)
+	}
+	return proxyTo("mw-api-int/main")
+}
+
+// routeMeshJobrunner is a pod's mw-jobrunner listener (localhost:6506):
+// testwiki split to the Pretrain jobrunner Service directly (its gateway
+// binds only mw-pretrain-jobrunner names, not test.wikipedia.org), default
+// route to mw-jobrunner.
+func (r *Replica) routeMeshJobrunner(req *http.Request) decision {
+	if r.meshSplitMatches(req.Host) {
+		return proxyTo(r.jobrunnerService())
+	}
+	return proxyTo("mw-jobrunner/main")
+}
