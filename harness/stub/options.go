@@ -41,17 +41,17 @@ type setting struct {
 }
 
 var settings = []setting{
-	{flag: "namespace", envs: []string{"MWSTUB_NAMESPACE"}, usage: "Kubernetes namespace (e.g. mw-pretrain); default: from a production style pod name",
+	{flag: "namespace", envs: []string{"MWSTUB_NAMESPACE"}, usage: "Kubernetes `namespace` (e.g. mw-pretrain); default: from a production style pod name",
 		apply: func(o *Options, v string) error { o.Config.Identity.Namespace = v; return nil }},
-	{flag: "release", envs: []string{"MWSTUB_RELEASE"}, usage: "helmfile release (e.g. main, jobrunner); default: from a production style pod name",
+	{flag: "release", envs: []string{"MWSTUB_RELEASE"}, usage: "helmfile `release` (e.g. main, jobrunner); default: from a production style pod name",
 		apply: func(o *Options, v string) error { o.Config.Identity.Release = v; return nil }},
-	{flag: "dc", envs: []string{"MWSTUB_DC"}, usage: "data centre (e.g. eqiad); default: from a production style pod name",
+	{flag: "dc", envs: []string{"MWSTUB_DC"}, usage: "data centre `name` (e.g. eqiad); default: from a production style pod name",
 		apply: func(o *Options, v string) error { o.Config.Identity.DC = v; return nil }},
-	{flag: "pod", envs: []string{"MWSTUB_POD", "POD_NAME"}, usage: "pod name, sent as the Server header (default: the hostname)",
+	{flag: "pod", envs: []string{"MWSTUB_POD", "POD_NAME"}, usage: "pod `name`, sent as the Server header (default: the hostname)",
 		apply: func(o *Options, v string) error { o.Config.Identity.Pod = v; return nil }},
-	{flag: "node", envs: []string{"MWSTUB_NODE", "NODE_NAME"}, usage: "node name",
+	{flag: "node", envs: []string{"MWSTUB_NODE", "NODE_NAME"}, usage: "node `name`",
 		apply: func(o *Options, v string) error { o.Config.Identity.Node = v; return nil }},
-	{flag: "role", envs: []string{"MWSTUB_ROLE"}, def: RoleWeb, usage: "MediaWiki role: web or jobrunner",
+	{flag: "role", envs: []string{"MWSTUB_ROLE"}, def: RoleWeb, usage: "MediaWiki `role`: web or jobrunner",
 		apply: func(o *Options, v string) error {
 			if v != RoleWeb && v != RoleJobrunner {
 				return fmt.Errorf("want %q or %q", RoleWeb, RoleJobrunner)
@@ -59,15 +59,15 @@ var settings = []setting{
 			o.Config.Identity.Role = v
 			return nil
 		}},
-	{flag: "image-kind", envs: []string{"MWSTUB_IMAGE_KIND"}, usage: "image kind (build target, e.g. image, debug-image)",
+	{flag: "image-kind", envs: []string{"MWSTUB_IMAGE_KIND"}, usage: "image `kind` (build target, e.g. image, debug-image)",
 		apply: func(o *Options, v string) error { o.Config.Identity.ImageKind = v; return nil }},
-	{flag: "image-flavour", envs: []string{"MWSTUB_IMAGE_FLAVOUR"}, usage: "image flavour (e.g. publish-81)",
+	{flag: "image-flavour", envs: []string{"MWSTUB_IMAGE_FLAVOUR"}, usage: "image `flavour` (e.g. publish-81)",
 		apply: func(o *Options, v string) error { o.Config.Identity.ImageFlavour = v; return nil }},
-	{flag: "listen", envs: []string{"MWSTUB_LISTEN"}, def: DefaultListen, usage: "MediaWiki listener address",
+	{flag: "listen", envs: []string{"MWSTUB_LISTEN"}, def: DefaultListen, usage: "MediaWiki listener `address`",
 		apply: func(o *Options, v string) error { o.Listen = v; return checkAddr(v) }},
-	{flag: "forward-listen", envs: []string{"MWSTUB_FORWARD_LISTEN"}, usage: "forward endpoint address (POST /forward); empty: off",
+	{flag: "forward-listen", envs: []string{"MWSTUB_FORWARD_LISTEN"}, usage: "forward endpoint `address` (POST /forward); empty: off",
 		apply: func(o *Options, v string) error { o.ForwardListen = v; return checkAddr(v) }},
-	{flag: "latency", envs: []string{"MWSTUB_LATENCY"}, def: "0s", usage: "latency added to every response (Go duration)",
+	{flag: "latency", envs: []string{"MWSTUB_LATENCY"}, def: "0s", usage: "latency added to every response (Go `duration`)",
 		apply: func(o *Options, v string) error {
 			d, err := time.ParseDuration(v)
 			if err != nil || d < 0 || d > MaxLatency {
@@ -76,7 +76,7 @@ var settings = []setting{
 			o.Config.Latency = d
 			return nil
 		}},
-	{flag: "error-rate", envs: []string{"MWSTUB_ERROR_RATE"}, def: "0", usage: "share of responses answered 503, 0..1",
+	{flag: "error-rate", envs: []string{"MWSTUB_ERROR_RATE"}, def: "0", usage: "share of responses answered 503, a `fraction` 0..1",
 		apply: func(o *Options, v string) error {
 			p, err := strconv.ParseFloat(v, 64)
 			if err != nil || !(p >= 0 && p <= 1) {
@@ -85,7 +85,7 @@ var settings = []setting{
 			o.Config.ErrorRate = p
 			return nil
 		}},
-	{flag: "status", envs: []string{"MWSTUB_STATUS"}, def: "0", usage: "when non-zero, the status of every response (200..599)",
+	{flag: "status", envs: []string{"MWSTUB_STATUS"}, def: "0", usage: "when non-zero, the `status` of every response (200..599)",
 		apply: func(o *Options, v string) error {
 			s, err := strconv.Atoi(v)
 			if err != nil || (s != 0 && !validStatus(s)) {
@@ -199,7 +199,7 @@ func ParseOptions(args []string, lookupEnv func(string) (string, bool), hostname
 	if id.Release == "" {
 		errs = append(errs, errors.New("release is required: set --release or MWSTUB_RELEASE"))
 	}
-	if o.ForwardListen != "" && o.ForwardListen == o.Listen {
+	if o.ForwardListen != "" && o.ForwardListen == o.Listen && !strings.HasSuffix(o.Listen, ":0") {
 		errs = append(errs, fmt.Errorf("invalid %s %q: same address as %s", source["forward-listen"], o.ForwardListen, source["listen"]))
 	}
 	if err := errors.Join(errs...); err != nil {
