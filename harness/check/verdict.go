@@ -4,6 +4,8 @@
 package check
 
 import (
+	"time"
+
 	"gitlab.wikimedia.org/repos/sre/pretrain-check/harness/contract"
 	"gitlab.wikimedia.org/repos/sre/pretrain-check/harness/probe"
 )
@@ -30,4 +32,11 @@ type Verdict struct {
 	Evidence probe.Result   `json:"evidence"`
 	History  []probe.Result `json:"history,omitempty"`
 	Attempts int            `json:"attempts"`
+	// HistoryReasons[i] are the reasons History[i] missed.
+	HistoryReasons [][]string `json:"historyReasons,omitempty"`
+	// PassedAttempts counts the attempts that passed, in a row or not.
+	PassedAttempts int `json:"passedAttempts,omitempty"`
+	// Started is when the case began; Elapsed how long it took to decide.
+	Started time.Time     `json:"started"`
+	Elapsed time.Duration `json:"elapsed"`
 }

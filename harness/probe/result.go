@@ -38,6 +38,10 @@ type Result struct {
 	// CacheStatus is X-Cache-Status when present; a cached response
 	// (anything but miss/pass) says nothing about who served THIS request.
 	CacheStatus string `json:"cacheStatus,omitempty"`
+	// AllHeaders are all the response headers, for expectations on headers
+	// not kept in Headers; not serialised into reports. Nil in results
+	// built by hand: Header then reads Headers.
+	AllHeaders http.Header `json:"-"`
 	// Err is set when no HTTP response came back (dial, TLS, timeout).
 	Err string    `json:"error,omitempty"`
 	At  time.Time `json:"at"`
@@ -51,4 +55,13 @@ func (r Result) Cached() bool {
 		return false
 	}
 	return true
+}
+
+// Header returns a response header's values: from AllHeaders when the
+// probe kept them, else from Headers.
+func (r Result) Header(name string) []string {
+	if r.AllHeaders != nil {
+		return r.AllHeaders.Values(name)
+	}
+	return r.Headers.Values(name)
 }
