@@ -1,0 +1,93 @@
+package report
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+
+	"gitlab.wikimedia.org/repos/sre/pretrain-check/harness/check"
+)
+
+// File names WriteDir writes.
+const (
+	FileJSON     = "report.json"
+	FileJUnit    = "junit.xml"
+	FileSummary  = "summary.txt"
+	EvidenceDir  = "evidence"
+	JUnitSuiteID = "pretrain-check"
+)
+
+// evidenceFile matches the evidence files WriteDir owns.
+var evidenceFile = regexp.MustCompile(`^[0-9]{3,}-[A-Za-z0-9._-]*\.txt$`)
+
+// WriteDir writes a run's reports into dir (created if needed):
+//
+//	report.json            WriteJSON
+//	junit.xml              WriteJUnit, suite "pretrain-check"
+//	summary.txt            the summary line, then the table without colour
+//	evidence/NNN-<case>.txt  Explain() of each failed or inconclusive case,
+//	                         NNN its 1-based position in vs
+//
+// Evidence files left by an earlier run in dir/evidence are removed first
+// (only files named like ours). Every file is attempted; the errors are
+// joined.
+func WriteDir(dir string, vs []check.Verdict) error {
+	evDir := filepath.Join(dir, EvidenceDir)
+	if err := os.MkdirAll(evDir, 0o755); err != nil {
+		return fmt.Errorf("write report directory %q: %w", dir, err)
+	}
+	var errs []error
+	if old, err := os.ReadDir(evDir); err == nil {
+		for _, e := range old {
+			if !e.IsDir() && evidenceFile.MatchString(e.Name()) {
+				if err := os.Remove(filepath.Join(evDir, e.Name())); err != nil {
+					errs = append(errs, fmt.Errorf("remove stale evidence: %w", err))
+				}
+			}
+		}
+	}
+
+	write := func(name string, build func(*bytes.Buffer) error) {
+		var buf bytes.Buffer
+		if err := build(&buf); err != nil {
+			errs = append(errs, err)
+			return
+		}
+		if err := os.WriteFile(filepath.Join(dir, name), buf.Bytes(), 0o644); err != nil {
+			errs = append(errs, fmt.Errorf("write report file: %w", err))
+		}
+	}
+	write(FileJSON, func(b *bytes.Buffer) error { return WriteJSON(b, vs) })
+	write(FileJUnit, func(b *bytes.Buffer) error { return WriteJUnit(b, JUnitSuiteID, vs) })
+	write(FileSummary, func(b *bytes.Buffer) error {
+		b.WriteString(Summarize(vs).Line() + "\n\n")
+		return WriteTable(b, vs, false)
+	})
+	for i, v := range vs {
+		if v.Outcome != check.Failed && v.Outcome != check.Inconclusive {
+			continue
+		}
+		name := filepath.Join(EvidenceDir, EvidenceFileName(i, v))
+		write(name, func(b *bytes.Buffer) error {
+			b.WriteString(v.Explain())
+			return nil
+		})
+	}
+	return errors.Join(errs...)
+}
+
+var unsafeChars = regexp.MustCompile(`[^A-Za-z0-9._-]+`)
+
+// EvidenceFileName is the evidence file of the i-th (0-based) verdict:
+// "007-xwd-debug-goes-to-debug.txt".
+func EvidenceFileName(i int, v check.Verdict) string {
+	slug := strings.Trim(unsafeChars.ReplaceAllString(caseName(v), "-"), "-.")
+	if len(slug) > 80 {
+		slug = slug[:80]
+	}
+	return fmt.Sprintf("%03d-%s.txt", i+1, slug)
+}

@@ -1,0 +1,199 @@
+package report
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"time"
+
+	"gitlab.wikimedia.org/repos/sre/pretrain-check/harness/check"
+	"gitlab.wikimedia.org/repos/sre/pretrain-check/harness/contract"
+	"gitlab.wikimedia.org/repos/sre/pretrain-check/harness/identity"
+)
+
+// SchemaVersion names the JSON report format. Fields are only ever added
+// within a version; a rename or a change of meaning bumps it.
+const SchemaVersion = "pretrain-check/report/v1"
+
+// JSONReport is the document WriteJSON writes (report.json):
+//
+//	{
+//	  "schema": "pretrain-check/report/v1",
+//	  "summary": {"passed": 43, "failed": 0, "inconclusive": 2, "notApplicable": 3, "skipped": 0, "total": 48},
+//	  "cases": [ JSONCase, ... ]            // in the order given (contract order)
+//	}
+//
+// Durations are milliseconds (float), times RFC 3339 with nanoseconds.
+type JSONReport struct {
+	Schema  string      `json:"schema"`
+	Summary JSONSummary `json:"summary"`
+	Cases   []JSONCase  `json:"cases"`
+}
+
+// JSONSummary is Summary with its total.
+type JSONSummary struct {
+	Summary
+	Total int `json:"total"`
+}
+
+// JSONCase is one case's verdict and evidence.
+type JSONCase struct {
+	Name        string   `json:"name"`
+	Description string   `json:"description,omitempty"`
+	Entry       string   `json:"entry"`
+	Labels      []string `json:"labels,omitempty"`
+	// Position is where the case is written: "file:line:column".
+	Position string `json:"position,omitempty"`
+	// Outcome is passed, failed, inconclusive, not-applicable or skipped.
+	Outcome string `json:"outcome"`
+	// Reasons are "expected X, got Y" lines; empty when passed.
+	Reasons        []string     `json:"reasons,omitempty"`
+	Attempts       int          `json:"attempts"`
+	PassedAttempts int          `json:"passedAttempts"`
+	ElapsedMs      float64      `json:"elapsedMs"`
+	Expected       JSONExpected `json:"expected"`
+	// Request and Response are the deciding attempt (the last miss of a
+	// failed case); Response is absent when nothing was sent.
+	Request  JSONRequest   `json:"request"`
+	Response *JSONResponse `json:"response,omitempty"`
+	// History are earlier misses, oldest first (bounded).
+	History []JSONAttempt `json:"history,omitempty"`
+}
+
+// JSONExpected is what the contract asks of the case.
+type JSONExpected struct {
+	ServedBy  string `json:"servedBy,omitempty"`
+	NoBackend bool   `json:"noBackend,omitempty"`
+	// Status is "404", "2xx" or "any status".
+	Status       string                       `json:"status"`
+	Headers      []contract.HeaderExpectation `json:"headers,omitempty"`
+	BodyContains string                       `json:"bodyContains,omitempty"`
+}
+
+// JSONRequest is the request as sent.
+type JSONRequest struct {
+	Method      string      `json:"method"`
+	URL         string      `json:"url"`
+	Host        string      `json:"host"`
+	Headers     http.Header `json:"headers,omitempty"`
+	BodyBytes   int         `json:"bodyBytes,omitempty"`
+	ConnectedTo string      `json:"connectedTo,omitempty"`
+	Via         string      `json:"via,omitempty"`
+	Attempt     int         `json:"attempt,omitempty"`
+}
+
+// JSONResponse is what came back and who served it.
+type JSONResponse struct {
+	Status int `json:"status,omitempty"`
+	// ServedBy is the identity read from the response; its "backend" is
+	// "<namespace>/<release>" when known.
+	ServedBy    JSONIdentity `json:"servedBy"`
+	LatencyMs   float64      `json:"latencyMs"`
+	Headers     http.Header  `json:"headers,omitempty"`
+	BodyExcerpt string       `json:"bodyExcerpt,omitempty"`
+	CacheStatus string       `json:"cacheStatus,omitempty"`
+	Error       string       `json:"error,omitempty"`
+	At          time.Time    `json:"at"`
+}
+
+// JSONIdentity is identity.Identity plus its backend name.
+type JSONIdentity struct {
+	Backend string `json:"backend,omitempty"`
+	identity.Identity
+}
+
+// JSONAttempt is one earlier miss on one line.
+type JSONAttempt struct {
+	Attempt   int     `json:"attempt"`
+	ElapsedMs float64 `json:"elapsedMs"`
+	Status    int     `json:"status,omitempty"`
+	ServedBy  string  `json:"servedBy"`
+	// Pod is the answering pod (or raw Server value) when there was one.
+	Pod         string   `json:"pod,omitempty"`
+	CacheStatus string   `json:"cacheStatus,omitempty"`
+	LatencyMs   float64  `json:"latencyMs"`
+	Error       string   `json:"error,omitempty"`
+	Reasons     []string `json:"reasons,omitempty"`
+}
+
+// BuildJSON builds the JSON report for verdicts, in the order given.
+func BuildJSON(vs []check.Verdict) JSONReport {
+	s := Summarize(vs)
+	rep := JSONReport{Schema: SchemaVersion, Summary: JSONSummary{Summary: s, Total: s.Total()}, Cases: []JSONCase{}}
+	for _, v := range vs {
+		rep.Cases = append(rep.Cases, jsonCase(v))
+	}
+	return rep
+}
+
+// WriteJSON writes BuildJSON(vs), indented, ending in a newline.
+func WriteJSON(w io.Writer, vs []check.Verdict) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(BuildJSON(vs)); err != nil {
+		return fmt.Errorf("write json report: %w", err)
+	}
+	return nil
+}
+
+func jsonCase(v check.Verdict) JSONCase {
+	jc := JSONCase{
+		Outcome:        string(v.Outcome),
+		Reasons:        v.Reasons,
+		Attempts:       v.Attempts,
+		PassedAttempts: v.PassedAttempts,
+		ElapsedMs:      ms(v.Elapsed),
+	}
+	if cs := v.Case; cs != nil {
+		jc.Name, jc.Description, jc.Entry, jc.Labels = cs.Name, cs.Description, cs.Entry, cs.Labels
+		if cs.Pos.File != "" {
+			jc.Position = fmt.Sprintf("%s:%d:%d", cs.Pos.File, cs.Pos.Line, cs.Pos.Column)
+		}
+		e := cs.Expect
+		jc.Expected = JSONExpected{ServedBy: e.ServedBy, NoBackend: e.NoBackend, Status: e.WantStatus(),
+			Headers: e.Headers, BodyContains: e.BodyContains}
+	}
+	r := v.Evidence
+	jc.Request = JSONRequest{
+		Method: r.Request.Method, URL: r.Request.URL, Host: r.Request.Host, Headers: r.Request.Headers,
+		BodyBytes: r.Request.BodyBytes, ConnectedTo: r.Request.ConnectedTo, Via: r.Request.Via, Attempt: r.Request.Attempt,
+	}
+	if jc.Entry == "" {
+		jc.Entry = r.Request.Entry
+	}
+	if r.Status != 0 || r.Err != "" {
+		jc.Response = &JSONResponse{
+			Status:      r.Status,
+			ServedBy:    JSONIdentity{Backend: r.ServedBy.Backend(), Identity: r.ServedBy},
+			LatencyMs:   ms(r.Latency),
+			Headers:     r.Headers,
+			BodyExcerpt: r.BodyExcerpt,
+			CacheStatus: r.CacheStatus,
+			Error:       r.Err,
+			At:          r.At,
+		}
+	}
+	for i, h := range v.History {
+		a := JSONAttempt{
+			Attempt:     h.Request.Attempt,
+			Status:      h.Status,
+			ServedBy:    h.ServedBy.Backend(),
+			Pod:         h.ServedBy.Pod,
+			CacheStatus: h.CacheStatus,
+			LatencyMs:   ms(h.Latency),
+			Error:       h.Err,
+		}
+		if !v.Started.IsZero() && !h.At.IsZero() {
+			a.ElapsedMs = ms(h.At.Sub(v.Started))
+		}
+		if i < len(v.HistoryReasons) {
+			a.Reasons = v.HistoryReasons[i]
+		}
+		jc.History = append(jc.History, a)
+	}
+	return jc
+}
+
+// ms is a duration in milliseconds, to the microsecond.
+func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
