@@ -1,0 +1,666 @@
+package latency
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/tls"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"sort"
+	"strings"
+	"time"
+
+	vegeta "github.com/tsenart/vegeta/v12/lib"
+
+	"gitlab.wikimedia.org/repos/sre/pretrain-check/harness/check"
+	"gitlab.wikimedia.org/repos/sre/pretrain-check/harness/contract"
+	"gitlab.wikimedia.org/repos/sre/pretrain-check/harness/identity"
+	"gitlab.wikimedia.org/repos/sre/pretrain-check/harness/probe"
+	"gitlab.wikimedia.org/repos/sre/pretrain-check/harness/stub"
+	"gitlab.wikimedia.org/repos/sre/pretrain-check/harness/target"
+)
+
+// Defaults used when an Options field is zero.
+const (
+	DefaultTimeout    = 10 * time.Second
+	DefaultMaxWorkers = 256
+	// excerptBytes of a direct response's body are kept for evidence.
+	excerptBytes = 512
+	// maxForwardAnswer bounds a forward endpoint's JSON answer (its body
+	// field is at most 64 KiB, escaped).
+	maxForwardAnswer = 1 << 20
+)
+
+// Options tune an attack. Zero values take the defaults.
+type Options struct {
+	// RateScale multiplies every budget's rate (0 means 1); see PlanFor.
+	RateScale float64
+	// MaxDuration, when set, shortens every plan to at most this long
+	// (in-process test runs).
+	MaxDuration time.Duration
+	// Live says the target is production: GET and HEAD requests get a
+	// cache-busting nonce (unless they send X-Wikimedia-Debug) and rates
+	// above LiveRateLimit are refused unless AllowProduction is set.
+	Live            bool
+	AllowProduction bool
+	// Timeout bounds one request (DefaultTimeout).
+	Timeout time.Duration
+	// MaxWorkers bounds vegeta's workers, so the concurrent requests
+	// (DefaultMaxWorkers). vegeta adds workers up to it to hold the rate.
+	MaxWorkers uint64
+	// UserAgent is sent unless the case sets one (probe.DefaultUserAgent).
+	UserAgent string
+	// TargetName names the target in the result.
+	TargetName string
+}
+
+func (o Options) withDefaults() Options {
+	if o.RateScale == 0 {
+		o.RateScale = 1
+	}
+	if o.Timeout <= 0 {
+		o.Timeout = DefaultTimeout
+	}
+	if o.MaxWorkers == 0 {
+		o.MaxWorkers = DefaultMaxWorkers
+	}
+	if o.UserAgent == "" {
+		o.UserAgent = probe.DefaultUserAgent
+	}
+	return o
+}
+
+// Run resolves the budget's case and the target's endpoint for its entry,
+// then attacks. An entry the target cannot reach gives a not-applicable
+// result, never a pass.
+func Run(ctx context.Context, tgt target.Target, b *contract.Budget, c *contract.Contract, opts Options) (Result, error) {
+	if b == nil || c == nil || tgt == nil {
+		return Result{}, errors.New("run budget: budget, contract and target are required")
+	}
+	cs, err := c.BudgetCase(b)
+	if err != nil {
+		return Result{}, fmt.Errorf("run budget %q: %w", b.Name, err)
+	}
+	opts.Live = opts.Live || tgt.Live()
+	if opts.TargetName == "" {
+		opts.TargetName = tgt.Name()
+	}
+	ep, err := tgt.Endpoint(cs.Entry)
+	if errors.Is(err, target.ErrNotApplicable) {
+		r := newResult(b, cs, opts)
+		r.Endpoint = cs.Entry
+		r.Outcome = check.NotApplicable
+		r.Reasons = []string{err.Error()}
+		return r, nil
+	}
+	if err != nil {
+		return Result{}, fmt.Errorf("run budget %q: resolve entry %q: %w", b.Name, cs.Entry, err)
+	}
+	return Attack(ctx, ep, cs, b, c, opts)
+}
+
+func newResult(b *contract.Budget, cs *contract.Case, opts Options) Result {
+	return Result{
+		Budget:   b,
+		Case:     cs,
+		Target:   opts.TargetName,
+		Host:     cs.Request.Host,
+		Method:   method(cs.Request),
+		Expected: expected(b, cs),
+		Statuses: map[int]int{},
+		ServedBy: map[string]int{},
+		Started:  time.Now(),
+	}
+}
+
+// Attack sends the budget's traffic (the case's request) to ep with one
+// vegeta Attacker, drains every result, identifies who served each
+// response and judges the budget. It returns an error only for unusable
+// input (the budget, the case or the endpoint); everything that happened
+// on the wire is in the Result.
+func Attack(ctx context.Context, ep target.Endpoint, cs *contract.Case, b *contract.Budget, c *contract.Contract, opts Options) (Result, error) {
+	if b == nil || cs == nil || c == nil {
+		return Result{}, errors.New("attack: budget, case and contract are required")
+	}
+	opts = opts.withDefaults()
+	if err := CheckRate(b, opts.RateScale, opts.Live, opts.AllowProduction); err != nil {
+		return Result{}, fmt.Errorf("attack: %w", err)
+	}
+	plan, err := PlanFor(b, opts)
+	if err != nil {
+		return Result{}, fmt.Errorf("attack: %w", err)
+	}
+	a, err := newAttack(ep, cs, opts)
+	if err != nil {
+		return Result{}, fmt.Errorf("attack budget %q: %w", b.Name, err)
+	}
+	res := newResult(b, cs, opts)
+	res.Endpoint = ep.String()
+	res.URL = a.displayURL
+	res.Plan = plan
+	res.RequestedRate = plan.Rate
+
+	col := newCollector(c, b, cs)
+	a.run(ctx, b.Name, plan.Rate, uint64(plan.Requests), col.add)
+	col.finish(&res)
+	res.Elapsed = time.Since(res.Started)
+	if err := ctx.Err(); err != nil && res.Requests < plan.Requests {
+		res.Outcome = check.Inconclusive
+		res.Reasons = append([]string{fmt.Sprintf("attack interrupted after %d of %d requests: %v", res.Requests, plan.Requests, err)}, judge(&res, b)...)
+		return res, nil
+	}
+	res.Outcome, res.Reasons = verdict(&res, b)
+	return res, nil
+}
+
+// attack is one budget's request, ready to be sent many times.
+type attack struct {
+	client     *http.Client
+	transport  *http.Transport
+	targeter   vegeta.Targeter
+	forward    bool
+	maxBody    int64
+	maxWorkers uint64
+	displayURL string
+}
+
+func method(req contract.Request) string {
+	if req.Method == "" {
+		return http.MethodGet
+	}
+	return strings.ToUpper(req.Method)
+}
+
+func hasHeader(hs []contract.Header, name string) bool {
+	for _, h := range hs {
+		if strings.EqualFold(h.Name, name) {
+			return true
+		}
+	}
+	return false
+}
+
+// newAttack builds the client and the targeter. Direct entries: the URL
+// names the case host, the dialer connects to the endpoint's address
+// whatever the URL says (curl --connect-to, like vegeta's ConnectTo but
+// safe for concurrent dials), TLS SNI is the case host. Forward entries:
+// every request is a POST to the forward endpoint, which sends the case's
+// request from inside its pod.
+func newAttack(ep target.Endpoint, cs *contract.Case, opts Options) (*attack, error) {
+	req := cs.Request
+	if req.Host == "" {
+		return nil, fmt.Errorf("case %q has no host", cs.Name)
+	}
+	path := req.Path
+	if path == "" {
+		path = "/"
+	}
+	if !strings.HasPrefix(path, "/") || strings.HasPrefix(path, "//") {
+		return nil, fmt.Errorf("case %q: path %q must start with a single /", cs.Name, path)
+	}
+	m := method(req)
+	bust := opts.Live && (m == http.MethodGet || m == http.MethodHead) && !hasHeader(req.Headers, probe.XWDHeader)
+
+	a := &attack{maxWorkers: opts.MaxWorkers}
+	dialer := &net.Dialer{Timeout: opts.Timeout, KeepAlive: 30 * time.Second}
+	a.transport = &http.Transport{
+		Proxy:                 nil, // never an environment proxy: we choose where to connect
+		ForceAttemptHTTP2:     false,
+		DisableCompression:    true,
+		MaxIdleConnsPerHost:   int(min(opts.MaxWorkers, 10000)),
+		IdleConnTimeout:       30 * time.Second,
+		TLSHandshakeTimeout:   opts.Timeout,
+		ResponseHeaderTimeout: opts.Timeout,
+	}
+
+	switch {
+	case ep.Forward != nil:
+		if err := a.forwardTargeter(ep, req, m, path, bust, opts); err != nil {
+			return nil, err
+		}
+		a.transport.DialContext = dialer.DialContext
+	case ep.URL == nil:
+		return nil, fmt.Errorf("entry %q: endpoint has no URL", ep.Entry)
+	default:
+		scheme := ep.URL.Scheme
+		want := net.JoinHostPort(hostOnly(req.Host), defaultPort(req.Host, scheme))
+		connect := ep.Address()
+		if _, _, err := net.SplitHostPort(connect); err != nil {
+			connect = net.JoinHostPort(connect, defaultPort("", scheme))
+		}
+		a.transport.DialContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
+			if addr != want {
+				return nil, fmt.Errorf("dial %q: a latency attack only connects for %q", addr, want)
+			}
+			return dialer.DialContext(ctx, network, connect)
+		}
+		if scheme == "https" {
+			cfg := &tls.Config{MinVersion: tls.VersionTLS12}
+			if ep.TLS != nil {
+				cfg = ep.TLS.Clone()
+			}
+			if cfg.ServerName == "" {
+				cfg.ServerName = hostOnly(req.Host)
+			}
+			a.transport.TLSClientConfig = cfg
+		}
+		full := strings.TrimSuffix(ep.URL.Path, "/") + path
+		base := scheme + "://" + req.Host + full
+		a.displayURL = base
+		if _, err := url.Parse(base); err != nil {
+			return nil, fmt.Errorf("case %q: build URL %q: %w", cs.Name, base, err)
+		}
+		header := requestHeaders(req, opts.UserAgent)
+		var body []byte
+		if req.Body != "" {
+			body = []byte(req.Body)
+		}
+		a.maxBody = excerptBytes
+		a.targeter = func(t *vegeta.Target) error {
+			if t == nil {
+				return vegeta.ErrNilTarget
+			}
+			u := base
+			if bust {
+				n, err := nonce()
+				if err != nil {
+					return err
+				}
+				u = withNonce(base, n)
+			}
+			*t = vegeta.Target{Method: m, URL: u, Header: header, Body: body}
+			return nil
+		}
+	}
+	a.client = &http.Client{
+		Transport: a.transport,
+		Timeout:   opts.Timeout,
+		// A redirect is a result, never followed.
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}
+	return a, nil
+}
+
+// forwardTargeter makes every request a POST of the forward protocol to
+// the stub's forward endpoint.
+func (a *attack) forwardTargeter(ep target.Endpoint, req contract.Request, m, path string, bust bool, opts Options) error {
+	in, err := url.Parse(ep.Forward.InPodURL)
+	if err != nil || in.Host == "" {
+		return fmt.Errorf("entry %q: in-pod URL %q is not an absolute URL", ep.Entry, ep.Forward.InPodURL)
+	}
+	if _, err := url.Parse(ep.Forward.Endpoint); err != nil {
+		return fmt.Errorf("entry %q: forward endpoint %q: %w", ep.Entry, ep.Forward.Endpoint, err)
+	}
+	full := strings.TrimSuffix(in.Path, "/") + path
+	a.displayURL = in.Scheme + "://" + req.Host + full
+	fr := stub.ForwardRequest{
+		URL:       in.Scheme + "://" + in.Host + full,
+		Method:    m,
+		Host:      req.Host,
+		Body:      req.Body,
+		TimeoutMs: int(min(opts.Timeout, stub.MaxForwardTimeout).Milliseconds()),
+	}
+	for _, h := range req.Headers {
+		fr.Headers = append(fr.Headers, stub.ForwardHeader{Name: h.Name, Value: h.Value})
+	}
+	if !hasHeader(req.Headers, "User-Agent") {
+		fr.Headers = append(fr.Headers, stub.ForwardHeader{Name: "User-Agent", Value: opts.UserAgent})
+	}
+	payload, err := json.Marshal(fr)
+	if err != nil {
+		return fmt.Errorf("encode forward request: %w", err)
+	}
+	header := http.Header{"Content-Type": {"application/json"}, "User-Agent": {opts.UserAgent}}
+	a.forward = true
+	a.maxBody = maxForwardAnswer
+	inner := fr.URL
+	a.targeter = func(t *vegeta.Target) error {
+		if t == nil {
+			return vegeta.ErrNilTarget
+		}
+		body := payload
+		if bust {
+			n, err := nonce()
+			if err != nil {
+				return err
+			}
+			f := fr
+			f.URL = withNonce(inner, n)
+			if body, err = json.Marshal(f); err != nil {
+				return fmt.Errorf("encode forward request: %w", err)
+			}
+		}
+		*t = vegeta.Target{Method: http.MethodPost, URL: ep.Forward.Endpoint, Header: header, Body: body}
+		return nil
+	}
+	return nil
+}
+
+func requestHeaders(req contract.Request, userAgent string) http.Header {
+	h := http.Header{}
+	for _, kv := range req.Headers {
+		h.Add(kv.Name, kv.Value)
+	}
+	if h.Get("User-Agent") == "" {
+		h.Set("User-Agent", userAgent)
+	}
+	return h
+}
+
+func nonce() (string, error) {
+	var b [8]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return "", fmt.Errorf("make cache-busting nonce: %w", err)
+	}
+	return hex.EncodeToString(b[:]), nil
+}
+
+func withNonce(u, n string) string {
+	sep := "?"
+	if strings.Contains(u, "?") {
+		sep = "&"
+	}
+	return u + sep + probe.NonceParam + "=" + n
+}
+
+// hostOnly strips a port from a Host value.
+func hostOnly(host string) string {
+	if h, _, err := net.SplitHostPort(host); err == nil {
+		return h
+	}
+	return host
+}
+
+// defaultPort is host's port, else the scheme's.
+func defaultPort(host, scheme string) string {
+	if _, p, err := net.SplitHostPort(host); err == nil && p != "" {
+		return p
+	}
+	if scheme == "https" {
+		return "443"
+	}
+	return "80"
+}
+
+// run sends requests at rate (0: as fast as the workers allow) until max
+// have been sent (0: until ctx is done), handing every result to add. It
+// returns once every result has been drained. ctx stops the attack and
+// cancels the requests in flight.
+func (a *attack) run(ctx context.Context, name string, rate float64, max uint64, add func(*vegeta.Result, bool)) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	client := *a.client
+	client.Transport = ctxTransport{ctx: ctx, base: a.transport}
+	workers := min(uint64(vegeta.DefaultWorkers), a.maxWorkers)
+	if max > 0 {
+		workers = min(workers, max)
+	}
+	atk := vegeta.NewAttacker(
+		vegeta.Client(&client),
+		vegeta.Workers(workers),
+		vegeta.MaxWorkers(a.maxWorkers),
+		vegeta.MaxBody(a.maxBody),
+	)
+	defer a.transport.CloseIdleConnections()
+	stop := context.AfterFunc(ctx, func() { atk.Stop() })
+	defer stop()
+	for r := range atk.Attack(a.targeter, pacer{rate: rate, max: max}, 0, name) {
+		add(r, a.forward)
+	}
+}
+
+// ctxTransport ties every request to the attack's context, so stopping the
+// attack cancels the requests in flight (vegeta builds them without one).
+type ctxTransport struct {
+	ctx  context.Context
+	base http.RoundTripper
+}
+
+func (t ctxTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	ctx, cancel := context.WithCancel(req.Context())
+	stop := context.AfterFunc(t.ctx, cancel)
+	resp, err := t.base.RoundTrip(req.WithContext(ctx))
+	if err != nil {
+		stop()
+		cancel()
+		return nil, err
+	}
+	resp.Body = &cancelBody{ReadCloser: resp.Body, done: func() { stop(); cancel() }}
+	return resp, nil
+}
+
+type cancelBody struct {
+	io.ReadCloser
+	done func()
+}
+
+func (b *cancelBody) Close() error {
+	err := b.ReadCloser.Close()
+	b.done()
+	return err
+}
+
+// collector turns vegeta results into the Result's evidence.
+type collector struct {
+	c      *contract.Contract
+	b      *contract.Budget
+	cs     *contract.Case
+	m      vegeta.Metrics
+	res    Result
+	begin  time.Time
+	first  time.Time
+	last   time.Time
+	errIdx map[string]int
+}
+
+func newCollector(c *contract.Contract, b *contract.Budget, cs *contract.Case) *collector {
+	return &collector{c: c, b: b, cs: cs, errIdx: map[string]int{}, begin: time.Now(),
+		res: Result{Statuses: map[int]int{}, ServedBy: map[string]int{}}}
+}
+
+// add records one vegeta result. For a forward, the status, headers and
+// latency are the in-pod request's, read from the forward answer.
+func (col *collector) add(r *vegeta.Result, forward bool) {
+	s := Sample{Seq: int(r.Seq), Offset: r.Timestamp.Sub(col.begin), Latency: r.Latency, Status: int(r.Code)}
+	var h http.Header
+	var body []byte
+	switch {
+	case r.Code == 0:
+		s.Error = r.Error
+		if s.Error == "" {
+			s.Error = "no response"
+		}
+	case forward:
+		s.Status = 0
+		var fa stub.ForwardResponse
+		decodeErr := json.Unmarshal(r.Body, &fa)
+		switch {
+		case r.Code != http.StatusOK:
+			why := fa.Error
+			if decodeErr != nil || why == "" {
+				why = strings.TrimSpace(probe.Excerpt(r.Body))
+			}
+			s.Error = fmt.Sprintf("forward refused with status %d: %s", r.Code, why)
+		case decodeErr != nil:
+			s.Error = fmt.Sprintf("decode forward answer: %v", decodeErr)
+		case fa.Error != "":
+			s.Error = "in-pod request failed: " + fa.Error
+			s.Latency = time.Duration(fa.LatencyMs * float64(time.Millisecond))
+		default:
+			s.Status = fa.Status
+			s.Latency = time.Duration(fa.LatencyMs * float64(time.Millisecond))
+			h = http.Header(fa.Headers)
+			body = []byte(fa.Body)
+		}
+	default:
+		h = r.Headers
+		body = r.Body
+	}
+
+	// vegeta's own figures, on the latency this package judges.
+	vr := *r
+	vr.Latency = s.Latency
+	vr.Code = uint16(s.Status)
+	col.m.Add(&vr)
+
+	if col.first.IsZero() || r.Timestamp.Before(col.first) {
+		col.first = r.Timestamp
+	}
+	if r.Timestamp.After(col.last) {
+		col.last = r.Timestamp
+	}
+	col.res.Requests++
+	col.res.Statuses[s.Status]++
+	if s.Error != "" {
+		col.addError(s.Error)
+	}
+	ok := false
+	if h != nil {
+		id := probe.Identify(h)
+		s.ServedBy = servedByKey(id)
+		cacheStatus := strings.TrimSpace(h.Get(probe.CacheStatusHeader))
+		cached := cacheStatus != "" && cacheStatus != "miss" && cacheStatus != "pass"
+		if cached {
+			col.res.Cached++
+		}
+		backendOK := col.backendOK(id)
+		if id.Known() && !backendOK {
+			col.res.WrongBackend++
+			if col.res.WrongBackends == nil {
+				col.res.WrongBackends = map[string]int{}
+			}
+			col.res.WrongBackends[s.ServedBy]++
+		}
+		ok = !cached && backendOK && col.statusOK(s.Status)
+	} else {
+		s.ServedBy = NoResponse
+	}
+	col.res.ServedBy[s.ServedBy]++
+	s.Success = ok
+	if ok {
+		col.res.Successes++
+	} else if col.res.FirstFailure == nil {
+		f := s
+		f.Body = strings.TrimSpace(probe.Excerpt(body))
+		if len(f.Body) > excerptBytes {
+			f.Body = f.Body[:excerptBytes]
+		}
+		col.res.FirstFailure = &f
+	}
+	col.res.Samples = append(col.res.Samples, s)
+}
+
+func (col *collector) addError(e string) {
+	if i, ok := col.errIdx[e]; ok {
+		col.res.Errors[i].Count++
+		return
+	}
+	if len(col.res.Errors) >= MaxErrors {
+		col.res.OtherErrors++
+		return
+	}
+	col.errIdx[e] = len(col.res.Errors)
+	col.res.Errors = append(col.res.Errors, ErrorCount{Error: e, Count: 1})
+}
+
+// statusOK: one of the budget's success statuses, else what the case expects.
+func (col *collector) statusOK(status int) bool {
+	return statusOK(col.b, col.cs, status)
+}
+
+func statusOK(b *contract.Budget, cs *contract.Case, status int) bool {
+	if status == 0 {
+		return false
+	}
+	if len(b.SuccessStatuses) > 0 {
+		for _, s := range b.SuccessStatuses {
+			if s == status {
+				return true
+			}
+		}
+		return false
+	}
+	return cs.Expect.StatusOK(status)
+}
+
+// backendOK: the case's backend (or a member of its group); for a case
+// that expects no backend, nobody identifiable.
+func (col *collector) backendOK(id identity.Identity) bool {
+	if col.cs.Expect.ServedBy == "" {
+		return !id.Known()
+	}
+	return col.c.Allows(col.cs.Expect.ServedBy, id.Backend())
+}
+
+func servedByKey(id identity.Identity) string {
+	if id.Known() {
+		return id.Backend()
+	}
+	return id.String() // "unidentified (Server \"ATS\")" or "nobody identifiable"
+}
+
+// expected describes a success for messages.
+func expected(b *contract.Budget, cs *contract.Case) string {
+	var status string
+	if len(b.SuccessStatuses) > 0 {
+		parts := make([]string, len(b.SuccessStatuses))
+		for i, s := range b.SuccessStatuses {
+			parts[i] = fmt.Sprint(s)
+		}
+		status = "status " + strings.Join(parts, " or ")
+	} else if w := cs.Expect.WantStatus(); w == "any status" {
+		status = w
+	} else {
+		status = "status " + w
+	}
+	who := "nobody identifiable"
+	if cs.Expect.ServedBy != "" {
+		who = cs.Expect.ServedBy
+	}
+	return status + " from " + who
+}
+
+// finish computes the summary figures into res.
+func (col *collector) finish(res *Result) {
+	col.m.Close()
+	got := col.res
+	res.Requests = got.Requests
+	res.Statuses = got.Statuses
+	res.ServedBy = got.ServedBy
+	res.Cached = got.Cached
+	res.Errors = got.Errors
+	res.OtherErrors = got.OtherErrors
+	res.Successes = got.Successes
+	res.WrongBackend = got.WrongBackend
+	res.WrongBackends = got.WrongBackends
+	res.FirstFailure = got.FirstFailure
+	sort.Slice(got.Samples, func(i, j int) bool { return got.Samples[i].Seq < got.Samples[j].Seq })
+	shift := col.first.Sub(col.begin)
+	for i := range got.Samples {
+		got.Samples[i].Offset -= shift
+	}
+	res.Samples = got.Samples
+	if got.Requests == 0 {
+		return
+	}
+	res.SuccessRatio = float64(got.Successes) / float64(got.Requests)
+	l := col.m.Latencies
+	res.Latencies = Latencies{Min: l.Min, Mean: l.Mean, P50: l.P50, P90: l.P90, P95: l.P95, P99: l.P99, Max: l.Max}
+	res.Span = col.m.End.Sub(col.m.Earliest)
+	if got.Requests > 1 {
+		if span := col.last.Sub(col.first).Seconds(); span > 0 {
+			res.AchievedRate = float64(got.Requests-1) / span
+		}
+	} else {
+		res.AchievedRate = res.RequestedRate
+	}
+	if res.RequestedRate > 0 && res.AchievedRate < ShortfallRatio*res.RequestedRate {
+		res.RateShortfall = true
+	}
+}
