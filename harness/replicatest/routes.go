@@ -121,13 +121,15 @@ var edgeStripped = []string{"Backend-Timing", "X-Request-Id", "X-Powered-By", "X
 // routeEdge is ATS: REST to the REST gateway untouched; XWD backends looked
 // up in the Host's scope; otherwise testwiki to the Pretrain ingress and
 // every other wiki to mw-web. There is no cache: every proxied answer is a
-// miss, or a pass when a valid XWD backend bypassed the cache.
+// miss, or a pass when a valid XWD backend bypassed the cache. The edge's
+// own answers (XWD 400, 502) carry no X-Cache-Status: production's would
+// say int-*, which the probe counts as cached, hiding the "no backend"
+// these answers are checked for.
 func (r *Replica) routeEdge(req *http.Request) decision {
 	d := r.edgeUpstream(req)
-	if d.header == nil {
-		d.header = make(http.Header)
+	if status := d.header.Get("X-Cache-Status"); status != "" {
+		d.header.Set("X-Cache", "replicatest-edge "+status)
 	}
-	d.header.Set("X-Cache", "replicatest-edge "+d.header.Get("X-Cache-Status"))
 	return d
 }
 
@@ -170,16 +172,12 @@ func (r *Replica) edgeUpstream(req *http.Request) decision {
 			return decision{
 				status: http.StatusBadGateway,
 				body:   "replicatest: XWD backend " + x.backend + " is valid but has no stub in the replica\n",
-				header: http.Header{"X-Cache-Status": {"int-front"}},
 			}
 		default:
 			return decision{
 				status: http.StatusBadRequest,
 				body:   debugRoutingMessage(scope) + "\n",
-				header: http.Header{
-					"X-Cache-Status":   {"int-front"},
-					debugRoutingHeader: {debugRoutingMessage(scope)},
-				},
+				header: http.Header{debugRoutingHeader: {debugRoutingMessage(scope)}},
 			}
 		}
 	}
