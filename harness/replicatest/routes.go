@@ -154,12 +154,9 @@ func (r *Replica) edgeUpstream(req *http.Request) decision {
 	if x.hasBackend {
 		inPretrain := pretrainScopeBackend.MatchString(x.backend)
 		inDefault := mwdebugBackend.MatchString(x.backend) || unstubbedBackend.MatchString(x.backend)
-		if r.faults.has(XWDScopeIgnored) {
-			// one flat backend map: the scope no longer restricts
-		} else if isTestwiki {
-			inDefault = false
-		} else {
-			inPretrain = false
+		if !r.faults.has(XWDScopeIgnored) { // a backend is valid only in its Host's scope
+			inPretrain = inPretrain && isTestwiki
+			inDefault = inDefault && !isTestwiki
 		}
 		switch {
 		case inPretrain:
