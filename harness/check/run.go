@@ -84,6 +84,17 @@ func Run(ctx context.Context, c *contract.Contract, cs *contract.Case, t target.
 		v.Reasons = []string{fmt.Sprintf("resolve entry %q on target %q: %v", cs.Entry, t.Name(), err)}
 		return v
 	}
+	if s, ok := t.(target.Screener); ok {
+		if err := s.Screen(cs.Entry, cs.Request); err != nil {
+			v.Evidence = unsent(cs, v.Started)
+			v.Outcome = Failed
+			if errors.Is(err, target.ErrNotApplicable) {
+				v.Outcome = NotApplicable
+			}
+			v.Reasons = []string{err.Error()}
+			return v
+		}
+	}
 
 	pollCtx, cancel := context.WithTimeout(ctx, cfg.Timeout)
 	defer cancel()

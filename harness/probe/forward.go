@@ -92,6 +92,12 @@ func (p *Prober) doForward(ctx context.Context, ep target.Endpoint, req contract
 	}
 	hreq.Header.Set("Content-Type", "application/json")
 	hreq.Header.Set("User-Agent", p.opts.UserAgent)
+	if ep.Guard != nil {
+		if err := ep.Guard(hreq); err != nil {
+			r.Err = fmt.Sprintf("refused forward of %s %s: %v", m, r.Request.URL, err)
+			return r
+		}
+	}
 	start := time.Now()
 	resp, err := tr.RoundTrip(hreq)
 	if err != nil {

@@ -307,6 +307,12 @@ func (p *Prober) doDirect(ctx context.Context, ep target.Endpoint, req contract.
 	hreq.Host = req.Host
 	hreq.Header = r.Request.Headers.Clone()
 
+	if ep.Guard != nil {
+		if err := ep.Guard(hreq); err != nil {
+			r.Err = fmt.Sprintf("refused %s %s: %v", m, r.Request.URL, err)
+			return r
+		}
+	}
 	start := time.Now()
 	resp, err := tr.RoundTrip(hreq)
 	if err != nil {

@@ -8,7 +8,10 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"net/http"
 	"net/url"
+
+	"gitlab.wikimedia.org/repos/sre/pretrain-check/harness/contract"
 )
 
 // ErrNotApplicable is returned (wrapped) by Endpoint for an entry point the
@@ -42,6 +45,20 @@ type Endpoint struct {
 	// Forward, when set, sends the request from inside a pod: the probe
 	// POSTs it to a stub's forward endpoint, which sends it to InPodURL.
 	Forward *Forward `json:"forward,omitempty"`
+	// Guard, when set, is called with every request the probe is about to
+	// send for this endpoint (URL, Host and headers final); an error
+	// refuses the request and nothing is sent. Live targets enforce
+	// production safety here (methods, host allow-list, rate cap); it may
+	// block until the request's context ends (the rate cap).
+	Guard func(*http.Request) error `json:"-"`
+}
+
+// Screener is implemented by targets that refuse some requests before
+// anything is sent (live targets: what production must not receive).
+// check.Run calls Screen before a case's first request; an error wrapping
+// ErrNotApplicable makes the case not applicable with the error as reason.
+type Screener interface {
+	Screen(entry string, req contract.Request) error
 }
 
 // Forward describes a request relayed by a stub's forward endpoint.
