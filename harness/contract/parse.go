@@ -632,7 +632,7 @@ func (p *parser) parseExpect(n *yaml.Node, what string, e *Expectation) {
 				set++
 				if s, ok := p.name(v.val, hw+" matches"); ok {
 					if _, err := regexp.Compile(s); err != nil {
-						p.errf(v.val, "%s: invalid regex %q: %v", hw, s, err)
+						p.errf(v.val, "%s matches: invalid regex %q: %v", hw, s, err)
 					}
 					he.Matches = s
 				}
