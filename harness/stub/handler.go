@@ -275,7 +275,11 @@ func (h *handler) bodyError(w http.ResponseWriter, err error) {
 // echo answers with the identity and request echo, reading (and counting)
 // the request body.
 func (h *handler) echo(w http.ResponseWriter, r *http.Request, status int, servedBy, fault string) {
-	n, err := io.Copy(io.Discard, io.LimitReader(r.Body, MaxBodyBytes+1))
+	var n int64
+	var err error
+	if r.Body != nil && r.Body != http.NoBody { // the server's NoBody: nothing to count
+		n, err = io.Copy(io.Discard, io.LimitReader(r.Body, MaxBodyBytes+1))
+	}
 	if err != nil {
 		h.bodyError(w, fmt.Errorf("read request body: %w", err))
 		return
@@ -318,7 +322,11 @@ func (h *handler) writeText(w http.ResponseWriter, status int, body string) {
 func (h *handler) write(w http.ResponseWriter, status int, contentType []string, body []byte) {
 	hdr := w.Header()
 	hdr["Content-Type"] = contentType
-	hdr["Content-Length"] = []string{strconv.Itoa(len(body))}
+	if len(body) >= 2048 {
+		// net/http sets Content-Length itself (without allocating) for
+		// bodies under its 2048-byte chunking buffer; beyond it would chunk.
+		hdr["Content-Length"] = []string{strconv.Itoa(len(body))}
+	}
 	w.WriteHeader(status)
 	_, _ = w.Write(body) // a write error means the client went away
 }

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"strings"
@@ -35,6 +37,24 @@ func TestServerServeAndShutdown(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != 200 || resp.Header.Get("Server") != webPod {
 		t.Errorf("health check: expected 200 from %q, got %d from %q", webPod, resp.StatusCode, resp.Header.Get("Server"))
+	}
+	// Echoes small and large (beyond net/http's 2048-byte chunking buffer)
+	// carry a Content-Length, not chunked encoding.
+	for _, n := range []int{0, 100} {
+		req, _ := http.NewRequest("GET", base+"/wiki/Main_Page", nil)
+		for i := range n {
+			req.Header.Set(fmt.Sprintf("X-Filler-%d", i), strings.Repeat("v", 40))
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatalf("GET with %d extra headers: %v", n, err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.ContentLength != int64(len(body)) || len(resp.TransferEncoding) != 0 {
+			t.Errorf("echo with %d extra headers: expected Content-Length %d, got %d (transfer encoding %v)",
+				n, len(body), resp.ContentLength, resp.TransferEncoding)
+		}
 	}
 
 	body, _ := json.Marshal(ForwardRequest{URL: base + "/wiki/Main_Page", Host: testwiki})
