@@ -92,31 +92,29 @@ func Define(cfg Config) error {
 	}
 
 	for _, area := range Areas {
-		var entries []any
+		body := func(ctx SpecContext, cs *contract.Case) {
+			v := check.Run(ctx, cfg.Contract, cs, cfg.Target, prober, cfg.Poll)
+			rec.add(v)
+			AddReportEntry("evidence", v.Explain(), ReportEntryVisibilityFailureOrVerbose)
+			switch v.Outcome {
+			case check.NotApplicable, check.Inconclusive, check.Skipped:
+				// Skipped in Ginkgo's terms, never passed; the report keeps
+				// the finer outcome.
+				Skip(fmt.Sprintf("%s: %s", v.Outcome, strings.Join(v.Reasons, "; ")))
+			}
+			Expect(v.Outcome).To(Equal(check.Passed), v.Explain())
+		}
+		args := []any{body}
 		for _, cs := range cfg.Contract.Cases {
 			if contract.Area(cs) == area.Name {
-				entries = append(entries, Entry(cs.Name, Label(CaseLabels(cs)...), cs))
+				args = append(args, Entry(cs.Name, Label(CaseLabels(cs)...), cs))
 			}
 		}
-		if len(entries) == 0 {
+		if len(args) == 1 {
 			continue
 		}
 		Describe(area.Title, Label(area.Name), func() {
-			DescribeTable("case",
-				func(ctx SpecContext, cs *contract.Case) {
-					v := check.Run(ctx, cfg.Contract, cs, cfg.Target, prober, cfg.Poll)
-					rec.add(v)
-					AddReportEntry("evidence", v.Explain(), ReportEntryVisibilityFailureOrVerbose)
-					switch v.Outcome {
-					case check.NotApplicable, check.Inconclusive, check.Skipped:
-						// Skipped in Ginkgo's terms, never passed; the report keeps
-						// the finer outcome.
-						Skip(fmt.Sprintf("%s: %s", v.Outcome, strings.Join(v.Reasons, "; ")))
-					}
-					Expect(v.Outcome).To(Equal(check.Passed), v.Explain())
-				},
-				entries...,
-			)
+			DescribeTable("case", args...)
 		})
 	}
 	BeforeSuite(func() { DeferCleanup(prober.Close) })
