@@ -36,12 +36,16 @@ type (
 		Time      string        `xml:"time,attr"`
 		Failure   *JUnitFailure `xml:"failure,omitempty"`
 		Skipped   *JUnitSkipped `xml:"skipped,omitempty"`
-		SystemOut string        `xml:"system-out,omitempty"`
+		SystemOut *JUnitText    `xml:"system-out,omitempty"`
 	}
 	JUnitFailure struct {
 		Message string `xml:"message,attr"`
 		Type    string `xml:"type,attr"`
-		Text    string `xml:",chardata"`
+		Text    string `xml:",cdata"`
+	}
+	// JUnitText is element text kept as CDATA, so evidence stays readable.
+	JUnitText struct {
+		Text string `xml:",cdata"`
 	}
 	JUnitSkipped struct {
 		Message string `xml:"message,attr"`
@@ -70,7 +74,7 @@ func BuildJUnit(suiteName string, vs []check.Verdict) JUnitSuites {
 			suite.Skipped++
 			tc.Skipped = &JUnitSkipped{Message: oneLine(string(v.Outcome) + ": " + strings.Join(v.Reasons, "; "))}
 			if v.Outcome == check.Inconclusive {
-				tc.SystemOut = v.Explain()
+				tc.SystemOut = &JUnitText{Text: xmlSafe(v.Explain())}
 			}
 		default:
 			suite.Failures++
@@ -78,7 +82,7 @@ func BuildJUnit(suiteName string, vs []check.Verdict) JUnitSuites {
 			if len(v.Reasons) > 0 {
 				msg = v.Reasons[0]
 			}
-			tc.Failure = &JUnitFailure{Message: oneLine(msg), Type: string(check.Failed), Text: v.Explain()}
+			tc.Failure = &JUnitFailure{Message: oneLine(msg), Type: string(check.Failed), Text: xmlSafe(v.Explain())}
 		}
 		suite.Tests++
 		suite.Cases = append(suite.Cases, tc)
@@ -110,5 +114,20 @@ func seconds(s float64) string { return fmt.Sprintf("%.3f", s) }
 
 // oneLine keeps an attribute on one line.
 func oneLine(s string) string {
-	return strings.Join(strings.Fields(s), " ")
+	return xmlSafe(strings.Join(strings.Fields(s), " "))
+}
+
+// xmlSafe replaces the characters XML 1.0 cannot hold (CDATA has no
+// escapes) with U+FFFD.
+func xmlSafe(s string) string {
+	return strings.Map(func(r rune) rune {
+		switch {
+		case r == '\t' || r == '\n' || r == '\r',
+			r >= 0x20 && r <= 0xD7FF,
+			r >= 0xE000 && r <= 0xFFFD,
+			r >= 0x10000 && r <= 0x10FFFF:
+			return r
+		}
+		return '\uFFFD'
+	}, s)
 }

@@ -211,11 +211,14 @@ func (p staticParser) endpoint(name string, n *yaml.Node) (Endpoint, error) {
 	ep := Endpoint{Entry: name}
 	var rawURL, connectTo string
 	var tlsNode, fwdNode *yaml.Node
+	urlNode, connectNode := n, n
 	err := p.mapping(n, func(key string, k, v *yaml.Node) error {
 		switch key {
 		case "url":
+			urlNode = v
 			return p.str(v, &rawURL)
 		case "connect_to":
+			connectNode = v
 			return p.str(v, &connectTo)
 		case "tls":
 			tlsNode = v
@@ -245,12 +248,12 @@ func (p staticParser) endpoint(name string, n *yaml.Node) (Endpoint, error) {
 	}
 	u, err := parseBaseURL(rawURL)
 	if err != nil {
-		return ep, p.errf(n, "entry %q: %v", name, err)
+		return ep, p.errf(urlNode, "entry %q: %v", name, err)
 	}
 	ep.URL = u
 	if connectTo != "" {
 		if err := checkHostPort(connectTo); err != nil {
-			return ep, p.errf(n, "entry %q: connect_to: %v", name, err)
+			return ep, p.errf(connectNode, "entry %q: connect_to: %v", name, err)
 		}
 		ep.ConnectTo = connectTo
 	}
@@ -297,9 +300,11 @@ func (p staticParser) forward(name string, n *yaml.Node) (*Forward, error) {
 func (p staticParser) tls(name string, n *yaml.Node) (*tls.Config, error) {
 	cfg := &tls.Config{MinVersion: tls.VersionTLS12}
 	var caFile string
+	caNode := n
 	err := p.mapping(n, func(key string, k, v *yaml.Node) error {
 		switch key {
 		case "ca_file":
+			caNode = v
 			return p.str(v, &caFile)
 		case "insecure_skip_verify":
 			return p.boolean(v, &cfg.InsecureSkipVerify)
@@ -318,11 +323,11 @@ func (p staticParser) tls(name string, n *yaml.Node) (*tls.Config, error) {
 		}
 		pem, err := os.ReadFile(caFile)
 		if err != nil {
-			return nil, p.errf(n, "entry %q: read ca_file: %v", name, err)
+			return nil, p.errf(caNode, "entry %q: read ca_file: %v", name, err)
 		}
 		pool := x509.NewCertPool()
 		if !pool.AppendCertsFromPEM(pem) {
-			return nil, p.errf(n, "entry %q: ca_file %q holds no PEM certificate", name, caFile)
+			return nil, p.errf(caNode, "entry %q: ca_file %q holds no PEM certificate", name, caFile)
 		}
 		cfg.RootCAs = pool
 	}
