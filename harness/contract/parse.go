@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net/http"
 	"os"
 	"regexp"
@@ -269,7 +270,7 @@ func (p *parser) integer(n *yaml.Node, what string) (int, bool) {
 func (p *parser) number(n *yaml.Node, what string) (float64, bool) {
 	if n.Kind == yaml.ScalarNode && (n.Tag == "!!int" || n.Tag == "!!float") {
 		var v float64
-		if err := n.Decode(&v); err == nil {
+		if err := n.Decode(&v); err == nil && !math.IsNaN(v) && !math.IsInf(v, 0) {
 			return v, true
 		}
 	}

@@ -271,7 +271,7 @@ cases: []
     min_success: 0.5
     success_statuses: [200, 999]
   - name: b4
-    rate: 1
+    rate: .nan
     min_success: 0.9
     p99: 1s
 `, []string{
@@ -288,6 +288,7 @@ cases: []
 			`t.yaml:35:29: budget "b1" success_statuses: invalid status 999: want 100..599`,
 			`t.yaml:36:5: budget "b4": want case (a case name) or entry (an entry name)`,
 			`t.yaml:36:5: budget "b4": want duration (e.g. "30s") or requests (a count)`,
+			`t.yaml:37:11: budget "b4" rate: want a number, got ".nan"`,
 		}},
 		{"entry budget without a backend case", `version: 1
 backends: [{name: ns/a}]
