@@ -114,7 +114,8 @@ func (v Verdict) Explain() string {
 }
 
 // HistoryLine is one attempt on one line: elapsed time since start, attempt
-// number, status (or error), who served, and why it missed.
+// number, status (or error), who served (the backend; the reasons name the
+// pod), and why it missed.
 func HistoryLine(start time.Time, r probe.Result, reasons []string) string {
 	var b strings.Builder
 	if !start.IsZero() && !r.At.IsZero() {
@@ -126,7 +127,11 @@ func HistoryLine(start time.Time, r probe.Result, reasons []string) string {
 	if r.Err != "" {
 		b.WriteString("error")
 	} else {
-		fmt.Fprintf(&b, "%d %s", r.Status, r.ServedBy.String())
+		who := r.ServedBy.Backend()
+		if who == "" {
+			who = r.ServedBy.String()
+		}
+		fmt.Fprintf(&b, "%d %s", r.Status, who)
 		if r.CacheStatus != "" {
 			fmt.Fprintf(&b, " [X-Cache-Status %s]", r.CacheStatus)
 		}

@@ -137,7 +137,7 @@ func TestRunNeedsConsecutivePasses(t *testing.T) {
 		"served by:    mw-pretrain/debug (pod mw-pretrain.eqiad.debug-abc-def)",
 		"reasons:\n    - " + want0,
 		"history (last 4 misses before the evidence, oldest first):",
-		"200 mw-pretrain/debug (pod mw-pretrain.eqiad.debug-abc-def): expected served by",
+		"200 mw-pretrain/debug: expected served by",
 	} {
 		if !strings.Contains(ex, want) {
 			t.Errorf("Explain() lacks %q:\n%s", want, ex)

@@ -644,3 +644,14 @@ func TestDoForwardErrors(t *testing.T) {
 		t.Errorf("bad in-pod URL accepted")
 	}
 }
+
+func TestCached(t *testing.T) {
+	for status, want := range map[string]bool{
+		"": false, "miss": false, "pass": false, "int-front": false, "int-local": false,
+		"hit-front": true, "hit-local": true, "something-new": true,
+	} {
+		if got := (Result{CacheStatus: status}).Cached(); got != want {
+			t.Errorf("Cached() with X-Cache-Status %q = %v, want %v", status, got, want)
+		}
+	}
+}
