@@ -5,6 +5,21 @@
 // identity.Header). Faults (latency, error rate, forced status) can be
 // injected from its configuration and, when enabled, per request.
 //
+// Routes (every response carries Server: <pod> and identity.Header):
+//
+//	both roles  /w/health-check.php                     200 echo
+//	web         /, /wiki/*, /w/index.php, /w/rest.php/*  200 echo
+//	web         /w/api.php                              200 echo, "servedby": <pod> when asked
+//	web         anything else (incl. RunSingleJob.php)  404 echo
+//	jobrunner   /rpc/RunSingleJob.php                   405 non-POST (Allow: POST), 422 empty body
+//	                                                    ("No event received."), 400 invalid JSON,
+//	                                                    500 no "database", 200 JobResult
+//	jobrunner   anything else, whatever the Host        404 echo
+//
+// Injected faults apply first, on every route: latency, then a forced
+// status or a 503 drawn at the error rate, answered with the echo and its
+// "fault" field set.
+//
 // The handler is modelled on gateway-api's echo-basic server; the forward
 // endpoint on Istio's echo "forward" command.
 package stub
