@@ -1,0 +1,319 @@
+package livetest
+
+import (
+	"crypto/tls"
+	"fmt"
+	"io"
+	"log"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"regexp"
+	"strings"
+	"sync"
+)
+
+// Pod names as production's web servers put them in Server.
+const (
+	PodMain      = "mw-pretrain.eqiad.main-7d9f8-x2v4q"
+	PodDebug     = "mw-pretrain.eqiad.debug-5c6d7-k2l9m"
+	PodJobrunner = "mw-pretrain.eqiad.jobrunner-6f7a8-p3q4r"
+	PodMWWeb     = "mw-web.eqiad.main-8a9b0-z7y6x"
+	PodAPIExt    = "mw-api-ext.eqiad.main-4e5f6-h8j9k"
+	PodMWDebug   = "mw-debug.eqiad.main-2b3c4-m5n6p"
+	// PodMainOld is the pod a cached object was first produced by.
+	PodMainOld = "mw-pretrain.eqiad.main-1a2b3-c4d5e"
+	// ServerEdge and ServerIngress are the Server of answers the proxies
+	// give themselves (XWD 400, no route 404): no pod name.
+	ServerEdge    = "ATS/9.2.11"
+	ServerIngress = "istio-envoy"
+)
+
+// Hosts the imitation serves.
+const (
+	TestWiki = "test.wikipedia.org"
+	EnWiki   = "en.wikipedia.org"
+)
+
+// JobrunnerNames are the names the jobrunner release's own gateway is
+// bound to.
+var JobrunnerNames = []string{
+	"mw-pretrain-jobrunner.discovery.wmnet",
+	"mw-pretrain-jobrunner.svc.eqiad.wmnet",
+	"mw-pretrain-jobrunner.svc.codfw.wmnet",
+}
+
+// CertNames are the names the imitation's certificate covers.
+func CertNames() []string {
+	return append([]string{TestWiki, EnWiki, "de.wikipedia.org", "k8s-ingress-wikikube.discovery.wmnet", "127.0.0.1"}, JobrunnerNames...)
+}
+
+// Role says what a Server imitates.
+type Role int
+
+const (
+	// Edge is the CDN edge: testwiki diverted to Pretrain, XWD scoped by
+	// Host, caching (X-Cache-Status), /w/rest.php through the REST gateway.
+	Edge Role = iota
+	// Ingress is production's shared ingress: the main gateway for
+	// test.wikipedia.org and the jobrunner gateway for its own names.
+	Ingress
+)
+
+// Fault breaks the imitation on purpose, to prove the checks fail.
+type Fault int
+
+const (
+	NoFault Fault = iota
+	// TestwikiToMWWeb: generic testwiki traffic is served by mw-web, as if
+	// the diversion to Pretrain were lost (XWD and REST unaffected).
+	TestwikiToMWWeb
+)
+
+// Seen is a request the imitation received.
+type Seen struct {
+	Method    string
+	Host      string
+	SNI       string
+	Path      string // path and query
+	UserAgent string
+	XWD       string
+	BodyBytes int
+}
+
+// Options configure a Server.
+type Options struct {
+	Role Role
+	// CachedPaths are paths (without query) the edge answers from its
+	// cache (X-Cache-Status: hit-front, Server of an older pod), whatever
+	// the query: cache busting cannot help there.
+	CachedPaths []string
+}
+
+// Server is an imitation listening on 127.0.0.1 over TLS.
+type Server struct {
+	opts Options
+	srv  *httptest.Server
+
+	mu    sync.Mutex
+	fault Fault
+	seen  []Seen
+}
+
+// Start starts a Server with the CA's certificate.
+func Start(ca *CA, opts Options) (*Server, error) {
+	s := &Server{opts: opts}
+	s.srv = httptest.NewUnstartedServer(http.HandlerFunc(s.serve))
+	s.srv.TLS = &tls.Config{Certificates: []tls.Certificate{ca.Server}, MinVersion: tls.VersionTLS12}
+	s.srv.Config.ErrorLog = log.New(io.Discard, "", 0) // refused handshakes are expected
+	s.srv.StartTLS()
+	return s, nil
+}
+
+// Addr is the "127.0.0.1:port" to --connect-to.
+func (s *Server) Addr() string { return s.srv.Listener.Addr().String() }
+
+// Port is the listening port.
+func (s *Server) Port() string {
+	_, p, _ := net.SplitHostPort(s.Addr())
+	return p
+}
+
+// Close stops the server.
+func (s *Server) Close() { s.srv.Close() }
+
+// SetFault switches a fault on (or NoFault off).
+func (s *Server) SetFault(f Fault) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.fault = f
+}
+
+// Seen returns the requests received so far.
+func (s *Server) Seen() []Seen {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]Seen(nil), s.seen...)
+}
+
+// Reset forgets the requests seen.
+func (s *Server) Reset() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.seen = nil
+}
+
+func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
+	body, _ := io.ReadAll(io.LimitReader(r.Body, 1<<20))
+	seen := Seen{
+		Method:    r.Method,
+		Host:      r.Host,
+		Path:      r.URL.RequestURI(),
+		UserAgent: r.UserAgent(),
+		XWD:       strings.Join(r.Header.Values("X-Wikimedia-Debug"), ";"),
+		BodyBytes: len(body),
+	}
+	if r.TLS != nil {
+		seen.SNI = r.TLS.ServerName
+	}
+	s.mu.Lock()
+	s.seen = append(s.seen, seen)
+	fault := s.fault
+	s.mu.Unlock()
+
+	host := strings.ToLower(r.Host)
+	if h, _, err := net.SplitHostPort(host); err == nil {
+		host = h
+	}
+	switch s.opts.Role {
+	case Edge:
+		s.edge(w, r, host, fault, len(body))
+	default:
+		s.ingress(w, r, host, fault, len(body))
+	}
+}
+
+// edge answers like ATS and what is behind it.
+func (s *Server) edge(w http.ResponseWriter, r *http.Request, host string, fault Fault, bodyBytes int) {
+	x := parseXWD(r.Header)
+	// /w/rest.php: not XWD-remapped at the edge; the REST gateway picks:
+	// Host diversion > XWD backend > default.
+	if strings.HasPrefix(r.URL.Path, "/w/rest.php") {
+		switch {
+		case host == TestWiki && x.hasBackend && ingressXWD.MatchString(x.raw):
+			answer(w, PodDebug, "pass", http.StatusOK, "rest: debug")
+		case host == TestWiki:
+			answer(w, PodMain, "miss", http.StatusOK, "rest: main")
+		case x.hasBackend && mwdebugBackend.MatchString(x.backend):
+			answer(w, PodMWDebug, "pass", http.StatusOK, "rest: mw-debug")
+		default:
+			answer(w, PodAPIExt, "miss", http.StatusOK, "rest: mw-api-ext")
+		}
+		return
+	}
+	if x.hasBackend {
+		scope, ok := "default", mwdebugBackend.MatchString(x.backend)
+		if host == TestWiki {
+			scope, ok = "pretrain", pretrainBackend.MatchString(x.backend)
+		}
+		if !ok {
+			w.Header().Set("X-Wikimedia-Debug-Routing",
+				"no match found for the backend specified in X-Wikimedia-Debug (scope: "+scope+")")
+			// The edge's own answer: no X-Cache-Status (as the kind replica's
+			// edge; an int-* status would read as "cached", inconclusive).
+			answer(w, ServerEdge, "", http.StatusBadRequest, "unknown X-Wikimedia-Debug backend")
+			return
+		}
+		w.Header().Set("Backend-Timing", "D=31337 t=1700000000000000")
+		if host == TestWiki {
+			answer(w, PodDebug, "pass", http.StatusOK, "debug")
+		} else {
+			answer(w, PodMWDebug, "pass", http.StatusOK, "mw-debug")
+		}
+		return
+	}
+	if host != TestWiki {
+		answer(w, PodMWWeb, "miss", http.StatusOK, "mw-web")
+		return
+	}
+	for _, p := range s.opts.CachedPaths {
+		if r.URL.Path == p {
+			answer(w, PodMainOld, "hit-front", http.StatusOK, "cached")
+			return
+		}
+	}
+	pod := PodMain
+	if fault == TestwikiToMWWeb {
+		pod = PodMWWeb
+	}
+	status := http.StatusOK
+	if r.URL.Path == "/rpc/RunSingleJob.php" {
+		status = http.StatusNotFound // MediaWiki main has no such entry point
+	}
+	answer(w, pod, "miss", status, "main")
+}
+
+// ingress answers like production's shared ingress: gateways by Host.
+func (s *Server) ingress(w http.ResponseWriter, r *http.Request, host string, fault Fault, bodyBytes int) {
+	for _, n := range JobrunnerNames {
+		if host != n {
+			continue
+		}
+		switch {
+		case r.URL.Path == "/w/health-check.php" && r.Method == http.MethodGet:
+			answer(w, PodJobrunner, "", http.StatusOK, "ok")
+		case r.URL.Path == "/rpc/RunSingleJob.php" && r.Method == http.MethodPost:
+			if bodyBytes == 0 {
+				answer(w, PodJobrunner, "", http.StatusUnprocessableEntity, "No event received.")
+			} else {
+				answer(w, PodJobrunner, "", http.StatusInternalServerError, "job failed")
+			}
+		default:
+			answer(w, ServerIngress, "", http.StatusNotFound, "no route")
+		}
+		return
+	}
+	if host != TestWiki {
+		answer(w, ServerIngress, "", http.StatusNotFound, "no route")
+		return
+	}
+	// Main gateway: route 1 (anchored XWD regex) -> debug, route 2 -> main.
+	if vs := r.Header.Values("X-Wikimedia-Debug"); len(vs) > 0 && ingressXWD.MatchString(vs[0]) {
+		answer(w, PodDebug, "", http.StatusOK, "debug")
+		return
+	}
+	pod := PodMain
+	if fault == TestwikiToMWWeb {
+		pod = PodMWWeb
+	}
+	answer(w, pod, "", http.StatusOK, "main")
+}
+
+func answer(w http.ResponseWriter, server, cacheStatus string, status int, body string) {
+	h := w.Header()
+	h.Set("Server", server)
+	if cacheStatus != "" {
+		h.Set("X-Cache-Status", cacheStatus)
+		h.Set("X-Cache", fmt.Sprintf("cp1001 %s, cp1002 %s", cacheStatus, cacheStatus))
+	}
+	h.Set("Content-Type", "text/plain; charset=utf-8")
+	w.WriteHeader(status)
+	io.WriteString(w, body+"\n")
+}
+
+var (
+	ingressXWD      = regexp.MustCompile(`^(?:(backend=)?k8s-mw-pretrain.*)$`)
+	pretrainBackend = regexp.MustCompile(`^k8s-mw-pretrain(-eqiad|-codfw)?$`)
+	mwdebugBackend  = regexp.MustCompile(`^k8s-mwdebug(-next)?$|^k8s-mw-(experimental|parsoid)-(eqiad|codfw)$`)
+)
+
+type xwd struct {
+	raw        string
+	hasBackend bool
+	backend    string
+}
+
+var xwdFlags = map[string]bool{"profile": true, "forceprofile": true, "readonly": true, "log": true, "shorttimeout": true, "expire": true}
+
+func parseXWD(h http.Header) xwd {
+	vs := h.Values("X-Wikimedia-Debug")
+	if len(vs) == 0 {
+		return xwd{}
+	}
+	x := xwd{raw: strings.Join(vs, ";")}
+	for _, tok := range strings.Split(x.raw, ";") {
+		tok = strings.TrimSpace(tok)
+		k, v, isKV := strings.Cut(tok, "=")
+		switch {
+		case tok == "":
+		case isKV && strings.TrimSpace(k) == "backend":
+			if !x.hasBackend {
+				x.hasBackend, x.backend = true, strings.TrimSpace(v)
+			}
+		case isKV || xwdFlags[tok]:
+		case !x.hasBackend:
+			x.hasBackend, x.backend = true, tok
+		}
+	}
+	return x
+}
