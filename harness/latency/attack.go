@@ -653,14 +653,15 @@ func (col *collector) finish(res *Result) {
 	l := col.m.Latencies
 	res.Latencies = Latencies{Min: l.Min, Mean: l.Mean, P50: l.P50, P90: l.P90, P95: l.P95, P99: l.P99, Max: l.Max}
 	res.Span = col.m.End.Sub(col.m.Earliest)
-	if got.Requests > 1 {
-		if span := col.last.Sub(col.first).Seconds(); span > 0 {
-			res.AchievedRate = float64(got.Requests-1) / span
+	res.AchievedRate = res.RequestedRate
+	if got.Requests > 1 && res.RequestedRate > 0 {
+		span := col.last.Sub(col.first)
+		if span > 0 {
+			res.AchievedRate = float64(got.Requests-1) / span.Seconds()
 		}
-	} else {
-		res.AchievedRate = res.RequestedRate
+		res.Lag = span - time.Duration(float64(got.Requests-1)/res.RequestedRate*float64(time.Second))
 	}
-	if res.RequestedRate > 0 && res.AchievedRate < ShortfallRatio*res.RequestedRate {
+	if res.AchievedRate < ShortfallRatio*res.RequestedRate && res.Lag > ShortfallSlack {
 		res.RateShortfall = true
 	}
 }

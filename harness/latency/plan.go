@@ -30,9 +30,14 @@ const (
 )
 
 // ShortfallRatio is the share of the requested rate an attack must reach for
-// its figures to be trusted: below it the verdict is inconclusive (or
-// failed, when a ceiling is exceeded anyway).
-const ShortfallRatio = 0.9
+// its figures to be trusted: below it, and more than ShortfallSlack behind
+// schedule, the verdict is inconclusive (or failed, when a ceiling is
+// exceeded anyway). The slack keeps scheduling jitter in short attacks
+// from counting as a shortfall.
+const (
+	ShortfallRatio = 0.9
+	ShortfallSlack = 100 * time.Millisecond
+)
 
 // ErrRateRefused is returned (wrapped) by CheckRate when a budget would
 // exceed LiveRateLimit against a live target without the override.

@@ -9,8 +9,6 @@ import (
 	"math"
 	"strings"
 	"time"
-
-	"gitlab.wikimedia.org/repos/sre/pretrain-check/harness/check"
 )
 
 const (
@@ -24,6 +22,9 @@ const (
 var svgEscaper = strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;", `"`, "&quot;", "'", "&#39;")
 
 func esc(s string) string { return svgEscaper.Replace(s) }
+
+// percentileColor: a ceiling (dashed) and its measured value (solid) share a colour.
+var percentileColor = map[string]string{"p50": "#2b8a3e", "p95": "#862e9c", "p99": "#e8590c", "max": "#495057"}
 
 // ceilingLine is a budget ceiling or a measured percentile drawn across a plot.
 type ceilingLine struct {
@@ -41,7 +42,7 @@ func (r *Result) ceilingLines() []ceilingLine {
 			d time.Duration
 		}{{"p50", b.P50}, {"p95", b.P95}, {"p99", b.P99}, {"max", b.Max}} {
 			if c.d > 0 {
-				out = append(out, ceilingLine{label: c.n + " ceiling " + c.d.String(), at: c.d, color: "#c62828", dash: true})
+				out = append(out, ceilingLine{label: c.n + " ceiling " + c.d.String(), at: c.d, color: percentileColor[c.n], dash: true})
 			}
 		}
 	}
@@ -54,9 +55,10 @@ func (r *Result) percentileLines() []ceilingLine {
 	}
 	l := r.Latencies
 	return []ceilingLine{
-		{label: "p50 " + roundLatency(l.P50).String(), at: l.P50, color: "#1565c0"},
-		{label: "p95 " + roundLatency(l.P95).String(), at: l.P95, color: "#6a1b9a"},
-		{label: "p99 " + roundLatency(l.P99).String(), at: l.P99, color: "#ef6c00"},
+		{label: "p50 measured " + roundLatency(l.P50).String(), at: l.P50, color: percentileColor["p50"]},
+		{label: "p95 measured " + roundLatency(l.P95).String(), at: l.P95, color: percentileColor["p95"]},
+		{label: "p99 measured " + roundLatency(l.P99).String(), at: l.P99, color: percentileColor["p99"]},
+		{label: "max measured " + roundLatency(l.Max).String(), at: l.Max, color: percentileColor["max"]},
 	}
 }
 
@@ -98,22 +100,12 @@ func niceStep(span float64, n int) float64 {
 }
 
 func msLabel(v float64) string {
-	return time.Duration(math.Round(v * float64(time.Millisecond) / 1000) * 1000).String()
+	return time.Duration(math.Round(v*float64(time.Millisecond)/1000) * 1000).String()
 }
 
 func countLabel(v float64) string { return fmt.Sprintf("%g", v) }
 
 func secondsLabel(v float64) string { return fmt.Sprintf("%gs", math.Round(v*1000)/1000) }
-
-func outcomeColor(o check.Outcome) string {
-	switch o {
-	case check.Passed:
-		return "#2e7d32"
-	case check.Failed:
-		return "#c62828"
-	}
-	return "#f9a825"
-}
 
 // frame draws the SVG header, title, axes, grid and tick labels; x and y
 // map data to pixels.
@@ -166,54 +158,105 @@ func (r *Result) titles(kind string) (string, string) {
 	return title, sub
 }
 
-// WriteHistogram writes the latency histogram as SVG: counts per latency
-// bin, the budget's ceilings (dashed red) and the measured p50/p95/p99.
+// WriteHistogram writes the latency histogram as SVG: requests per latency
+// bin (successes blue, misses red, stacked), the budget's ceilings
+// (dashed) and the measured percentiles (solid, same colour), named in a
+// legend.
 func (r *Result) WriteHistogram(w io.Writer) error {
 	top, xStep := r.latencyRange()
-	bins := make([]int, histogramBins)
+	ok := make([]int, histogramBins)
+	miss := make([]int, histogramBins)
 	width := top / histogramBins
 	for _, s := range r.Samples {
-		i := int(ms(s.Latency) / width)
-		bins[min(max(i, 0), histogramBins-1)]++
+		i := min(max(int(ms(s.Latency)/width), 0), histogramBins-1)
+		if s.Success {
+			ok[i]++
+		} else {
+			miss[i]++
+		}
 	}
 	most := 1
-	for _, n := range bins {
-		most = max(most, n)
+	for i := range ok {
+		most = max(most, ok[i]+miss[i])
 	}
-	yStep := math.Max(1, niceStep(float64(most), 5))
-	f := frame{w: &errWriter{w: w}, xMax: top, yMax: math.Ceil(float64(most)/yStep) * yStep}
+	// Headroom above the tallest bar for the legend.
+	yStep := math.Max(1, niceStep(float64(most)*1.5, 5))
+	f := frame{w: &errWriter{w: w}, xMax: top, yMax: math.Ceil(float64(most)*1.5/yStep) * yStep}
 	title, sub := r.titles("latency histogram")
 	f.start(title, sub, "latency", "requests", xStep, yStep, msLabel, countLabel)
-	color := outcomeColor(r.Outcome)
-	for i, n := range bins {
-		if n == 0 {
-			continue
-		}
+	for i := range ok {
 		x0, x1 := f.x(float64(i)*width), f.x(float64(i+1)*width)
-		y := f.y(float64(n))
-		fmt.Fprintf(f.w, `<rect x="%.1f" y="%.1f" width="%.1f" height="%.1f" fill="%s" fill-opacity="0.75"><title>%s-%s: %d</title></rect>`+"\n",
-			x0+0.5, y, math.Max(x1-x0-1, 1), float64(plotH-marginB)-y, color, msLabel(float64(i)*width), msLabel(float64(i+1)*width), n)
+		base := 0
+		for _, part := range []struct {
+			n           int
+			color, what string
+		}{{ok[i], colorSuccess, "successes"}, {miss[i], colorMiss, "misses"}} {
+			if part.n == 0 {
+				continue
+			}
+			y0, y1 := f.y(float64(base)), f.y(float64(base+part.n))
+			fmt.Fprintf(f.w, `<rect x="%.1f" y="%.1f" width="%.1f" height="%.1f" fill="%s"><title>%s-%s: %d %s</title></rect>`+"\n",
+				x0+0.5, y1, math.Max(x1-x0-1, 1), y0-y1, part.color, msLabel(float64(i)*width), msLabel(float64(i+1)*width), part.n, part.what)
+			base += part.n
+		}
 	}
-	r.verticalLines(f, append(r.ceilingLines(), r.percentileLines()...))
+	legend := []legendItem{{label: "successes", color: colorSuccess, box: true}, {label: "misses", color: colorMiss, box: true}}
+	for _, c := range append(r.ceilingLines(), r.percentileLines()...) {
+		x := f.x(ms(c.at))
+		fmt.Fprintf(f.w, `<line x1="%.1f" y1="%d" x2="%.1f" y2="%d" stroke="%s" stroke-width="1.5"%s/>`+"\n", x, marginT, x, plotH-marginB, c.color, dashAttr(c.dash))
+		legend = append(legend, legendItem{label: c.label, color: c.color, dash: c.dash})
+	}
+	f.legend(legend)
 	f.end()
 	return f.w.(*errWriter).err
 }
 
-func (r *Result) verticalLines(f frame, lines []ceilingLine) {
-	for i, c := range lines {
-		x := f.x(ms(c.at))
-		dash := ""
-		if c.dash {
-			dash = ` stroke-dasharray="6 4"`
+const (
+	colorSuccess = "#4c6ef5"
+	colorMiss    = "#c62828"
+)
+
+func dashAttr(dash bool) string {
+	if dash {
+		return ` stroke-dasharray="6 4"`
+	}
+	return ""
+}
+
+// legendItem is one legend row: a box (bars), a line (ceilings,
+// percentiles), a dot or a cross (timeline points).
+type legendItem struct {
+	label, color string
+	box, dash    bool
+	dot, cross   bool
+}
+
+// legend draws the items in a box at the plot's top right.
+func (f frame) legend(items []legendItem) {
+	const rowH, boxW = 14, 180
+	x := float64(plotW - marginR - boxW - 4)
+	y := float64(marginT + 4)
+	fmt.Fprintf(f.w, `<rect x="%.1f" y="%.1f" width="%d" height="%d" fill="#ffffff" fill-opacity="0.9" stroke="#bdbdbd"/>`+"\n", x, y, boxW, rowH*len(items)+8)
+	for i, it := range items {
+		cy := y + 4 + float64(rowH*i) + rowH/2
+		switch {
+		case it.box:
+			fmt.Fprintf(f.w, `<rect x="%.1f" y="%.1f" width="18" height="9" fill="%s"/>`+"\n", x+6, cy-4.5, it.color)
+		case it.dot:
+			fmt.Fprintf(f.w, `<circle cx="%.1f" cy="%.1f" r="3" fill="%s"/>`+"\n", x+15, cy, it.color)
+		case it.cross:
+			fmt.Fprintf(f.w, `<path d="M%.1f %.1fl6 6m0 -6l-6 6" stroke="%s" stroke-width="1.5"/>`+"\n", x+12, cy-3, it.color)
+		default:
+			fmt.Fprintf(f.w, `<line x1="%.1f" y1="%.1f" x2="%.1f" y2="%.1f" stroke="%s" stroke-width="1.5"%s/>`+"\n", x+6, cy, x+24, cy, it.color, dashAttr(it.dash))
 		}
-		fmt.Fprintf(f.w, `<line x1="%.1f" y1="%d" x2="%.1f" y2="%d" stroke="%s" stroke-width="1.5"%s/>`+"\n", x, marginT, x, plotH-marginB, c.color, dash)
-		fmt.Fprintf(f.w, `<text x="%.1f" y="%d" fill="%s" font-size="11">%s</text>`+"\n", x+3, marginT+12+12*(i%6), c.color, esc(c.label))
+		fmt.Fprintf(f.w, `<text x="%.1f" y="%.1f" font-size="11" fill="#333333">%s</text>`+"\n", x+30, cy+4, esc(it.label))
 	}
 }
 
 // WriteTimeline writes latency over time as SVG: one point per request at
-// its start time (green success, red miss, a cross for no response), the
-// budget's ceilings as dashed lines.
+// its start time (blue success, red miss, a red cross for no response) and
+// the budget's ceilings as dashed lines, so a person sees when the latency
+// crossed them.
 func (r *Result) WriteTimeline(w io.Writer) error {
 	top, yStep := r.latencyRange()
 	end := 0.0
@@ -230,6 +273,13 @@ func (r *Result) WriteTimeline(w io.Writer) error {
 	f := frame{w: &errWriter{w: w}, xMax: math.Ceil(end/xStep) * xStep, yMax: top}
 	title, sub := r.titles("latency over time")
 	f.start(title, sub, "time since the first request", "latency", xStep, yStep, secondsLabel, msLabel)
+	legend := []legendItem{{label: "success", color: colorSuccess, dot: true}, {label: "miss", color: colorMiss, dot: true},
+		{label: "no response", color: colorMiss, cross: true}}
+	for _, c := range r.ceilingLines() {
+		y := f.y(ms(c.at))
+		fmt.Fprintf(f.w, `<line x1="%d" y1="%.1f" x2="%d" y2="%.1f" stroke="%s" stroke-width="1.5"%s/>`+"\n", marginL, y, plotW-marginR, y, c.color, dashAttr(c.dash))
+		legend = append(legend, legendItem{label: c.label, color: c.color, dash: c.dash})
+	}
 	stride := max(1, len(r.Samples)/maxPlotPoints)
 	for i := 0; i < len(r.Samples); i += stride {
 		s := r.Samples[i]
@@ -240,18 +290,14 @@ func (r *Result) WriteTimeline(w io.Writer) error {
 		}
 		switch {
 		case s.Status == 0:
-			fmt.Fprintf(f.w, `<path d="M%.1f %.1fl6 6m0 -6l-6 6" transform="translate(-3 -3)" stroke="#c62828" stroke-width="1.5"><title>%s</title></path>`+"\n", x, y, esc(tip))
+			fmt.Fprintf(f.w, `<path d="M%.1f %.1fl6 6m0 -6l-6 6" stroke="%s" stroke-width="1.5"><title>%s</title></path>`+"\n", x-3, y-3, colorMiss, esc(tip))
 		case s.Success:
-			fmt.Fprintf(f.w, `<circle cx="%.1f" cy="%.1f" r="2.5" fill="#2e7d32"><title>%s</title></circle>`+"\n", x, y, esc(tip))
+			fmt.Fprintf(f.w, `<circle cx="%.1f" cy="%.1f" r="2.5" fill="%s"><title>%s</title></circle>`+"\n", x, y, colorSuccess, esc(tip))
 		default:
-			fmt.Fprintf(f.w, `<circle cx="%.1f" cy="%.1f" r="3" fill="#c62828"><title>%s</title></circle>`+"\n", x, y, esc(tip))
+			fmt.Fprintf(f.w, `<circle cx="%.1f" cy="%.1f" r="3" fill="%s"><title>%s</title></circle>`+"\n", x, y, colorMiss, esc(tip))
 		}
 	}
-	for i, c := range r.ceilingLines() {
-		y := f.y(ms(c.at))
-		fmt.Fprintf(f.w, `<line x1="%d" y1="%.1f" x2="%d" y2="%.1f" stroke="%s" stroke-width="1.5" stroke-dasharray="6 4"/>`+"\n", marginL, y, plotW-marginR, y, c.color)
-		fmt.Fprintf(f.w, `<text x="%d" y="%.1f" text-anchor="end" fill="%s" font-size="11">%s</text>`+"\n", plotW-marginR-4-110*(i%2), y-4, c.color, esc(c.label))
-	}
+	f.legend(legend)
 	f.end()
 	return f.w.(*errWriter).err
 }

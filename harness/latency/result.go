@@ -29,10 +29,13 @@ type Result struct {
 	// between the first and the last start).
 	RequestedRate float64 `json:"requestedRate"`
 	AchievedRate  float64 `json:"achievedRate"`
-	// RateShortfall is set when AchievedRate < ShortfallRatio x RequestedRate:
-	// the attacker could not hold the rate and the figures are not trustworthy.
+	// RateShortfall is set when AchievedRate < ShortfallRatio x RequestedRate
+	// and Lag > ShortfallSlack: the attacker could not hold the rate and the
+	// figures are not trustworthy.
 	RateShortfall bool `json:"rateShortfall,omitempty"`
-	Requests      int  `json:"requests"` // sent
+	// Lag is how far behind its schedule (i/rate) the last request started.
+	Lag      time.Duration `json:"lag"`
+	Requests int           `json:"requests"` // sent
 	// Span is the time from the first request's start to the last
 	// response's end.
 	Span time.Duration `json:"span"`

@@ -30,8 +30,8 @@ func verdict(r *Result, b *contract.Budget) (check.Outcome, []string) {
 }
 
 func shortfallReason(r *Result) string {
-	return fmt.Sprintf("expected rate >= %s req/s (%.0f%% of %s requested), achieved %s req/s: the attack could not hold its rate, the figures are not trustworthy",
-		fmtRate(ShortfallRatio*r.RequestedRate), ShortfallRatio*100, fmtRate(r.RequestedRate), fmtRate(r.AchievedRate))
+	return fmt.Sprintf("expected rate >= %s req/s (%.0f%% of %s requested), achieved %s req/s (%s behind schedule): the attack could not hold its rate, the figures are not trustworthy",
+		fmtRate(ShortfallRatio*r.RequestedRate), ShortfallRatio*100, fmtRate(r.RequestedRate), fmtRate(r.AchievedRate), roundLatency(r.Lag))
 }
 
 // judge lists the budget's failures, "expected X, got Y".
