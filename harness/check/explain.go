@@ -51,7 +51,7 @@ func (v Verdict) Explain() string {
 	line(&b, "entry", sent.Entry)
 	reqURL := sent.URL
 	if v.Case != nil && reqURL == "" {
-		reqURL = v.Case.Request.Host + v.Case.Request.Path
+		reqURL = v.Case.Request.Host + v.Case.Request.Path + " (not sent)"
 	}
 	line(&b, "request", strings.TrimSpace(sent.Method+" "+reqURL))
 	line(&b, "host", sent.Host)

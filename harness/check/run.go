@@ -208,14 +208,14 @@ func (v *Verdict) setHistory(ms []miss) {
 	}
 }
 
-// unsent is the evidence of a case whose request was never sent.
+// unsent is the evidence of a case whose request was never sent: no URL
+// (no scheme is known), no address.
 func unsent(cs *contract.Case, at time.Time) probe.Result {
 	return probe.Result{
 		At: at,
 		Request: probe.SentRequest{
 			Method: cs.Request.Method,
 			Host:   cs.Request.Host,
-			URL:    cs.Request.Path,
 			Entry:  cs.Entry,
 		},
 	}

@@ -384,3 +384,37 @@ func TestNoGoroutineLeak(t *testing.T) {
 		time.Sleep(10 * time.Millisecond) // bounded wait for exiting goroutines
 	}
 }
+
+// screeningTarget refuses POSTs before anything is sent, like a live target.
+type screeningTarget struct{ target.Target }
+
+func (s screeningTarget) Screen(entry string, req contract.Request) error {
+	switch {
+	case req.Method == "POST":
+		return fmt.Errorf("POST to production: %w", target.ErrNotApplicable)
+	case req.Method == "DELETE":
+		return fmt.Errorf("DELETE is never sent")
+	}
+	return nil
+}
+
+func TestRunScreener(t *testing.T) {
+	srv, n := backendServer(t, func(int) string { return "main" })
+	tgt := screeningTarget{edgeTarget(t, srv)}
+	p := newTestProber(t)
+	cs := mainCase()
+	cs.Request.Method = "POST"
+	if v := Run(context.Background(), testContract(), cs, tgt, p, fastPoll()); v.Outcome != NotApplicable || !strings.Contains(v.Reasons[0], "POST to production") {
+		t.Errorf("screened POST: %s %q", v.Outcome, v.Reasons)
+	}
+	cs.Request.Method = "DELETE"
+	if v := Run(context.Background(), testContract(), cs, tgt, p, fastPoll()); v.Outcome != Failed || !strings.Contains(v.Explain(), "(not sent)") {
+		t.Errorf("screened DELETE: %s\n%s", v.Outcome, v.Explain())
+	}
+	if n.Load() != 0 {
+		t.Errorf("server saw %d requests, want none", n.Load())
+	}
+	if v := Run(context.Background(), testContract(), mainCase(), tgt, p, fastPoll()); v.Outcome != Passed {
+		t.Errorf("GET: %s %q", v.Outcome, v.Reasons)
+	}
+}

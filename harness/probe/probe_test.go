@@ -9,6 +9,7 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/json"
+	"errors"
 	"io"
 	"math/big"
 	"net"
@@ -653,5 +654,32 @@ func TestCached(t *testing.T) {
 		if got := (Result{CacheStatus: status}).Cached(); got != want {
 			t.Errorf("Cached() with X-Cache-Status %q = %v, want %v", status, got, want)
 		}
+	}
+}
+
+func TestDoGuard(t *testing.T) {
+	var s seen
+	srv := stubServer(t, &s, mainPod())
+	var guarded []string
+	ep := target.Endpoint{Entry: "edge", URL: mustURL(t, "http://edge.invalid"), ConnectTo: srv.Listener.Addr().String(),
+		Guard: func(r *http.Request) error {
+			guarded = append(guarded, r.Method+" "+r.Host+" "+r.URL.Host+" "+r.URL.RequestURI()+" "+r.Header.Get("User-Agent"))
+			if r.Method != http.MethodGet {
+				return errors.New("only GET")
+			}
+			return nil
+		}}
+	p := newProber(t, Options{BustCache: true, UserAgent: "ua"})
+	ok := p.Do(context.Background(), ep, contract.Request{Host: testHost, Path: "/wiki/X"})
+	refused := p.Do(context.Background(), ep, contract.Request{Method: "POST", Host: testHost, Path: "/rpc/RunSingleJob.php"})
+	if ok.Err != "" || !strings.Contains(refused.Err, "only GET") || refused.Status != 0 {
+		t.Errorf("ok err %q; refused err %q status %d", ok.Err, refused.Err, refused.Status)
+	}
+	if got := s.all(); len(got) != 1 {
+		t.Errorf("server saw %d requests, want only the admitted one", len(got))
+	}
+	// The guard sees the final request: case host everywhere, nonce added, UA set.
+	if len(guarded) != 2 || !strings.HasPrefix(guarded[0], "GET test.wikipedia.org test.wikipedia.org /wiki/X?"+NonceParam+"=") || !strings.HasSuffix(guarded[0], " ua") {
+		t.Errorf("guard saw %q", guarded)
 	}
 }
