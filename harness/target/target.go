@@ -40,7 +40,9 @@ type Endpoint struct {
 	// URL.Host (like curl --connect-to). No DNS lookup of the case host.
 	ConnectTo string `json:"connectTo,omitempty"`
 	// TLS settings for https URLs; ServerName is set per request to the
-	// case host. Nil means defaults (verification on).
+	// case host. Nil means defaults (verification on). The probe keeps one
+	// connection pool per (address, TLS pointer): reuse one *tls.Config
+	// for every Endpoint of a target rather than building one per call.
 	TLS *tls.Config `json:"-"`
 	// Forward, when set, sends the request from inside a pod: the probe
 	// POSTs it to a stub's forward endpoint, which sends it to InPodURL.
