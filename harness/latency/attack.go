@@ -91,16 +91,26 @@ func Run(ctx context.Context, tgt target.Target, b *contract.Budget, c *contract
 	if opts.TargetName == "" {
 		opts.TargetName = tgt.Name()
 	}
-	ep, err := tgt.Endpoint(cs.Entry)
-	if errors.Is(err, target.ErrNotApplicable) {
+	notApplicable := func(err error) Result {
 		r := newResult(b, cs, opts)
 		r.Endpoint = cs.Entry
 		r.Outcome = check.NotApplicable
 		r.Reasons = []string{err.Error()}
-		return r, nil
+		return r
+	}
+	ep, err := tgt.Endpoint(cs.Entry)
+	if errors.Is(err, target.ErrNotApplicable) {
+		return notApplicable(err), nil
 	}
 	if err != nil {
 		return Result{}, fmt.Errorf("run budget %q: resolve entry %q: %w", b.Name, cs.Entry, err)
+	}
+	if s, ok := tgt.(target.Screener); ok {
+		if err := s.Screen(cs.Entry, cs.Request); errors.Is(err, target.ErrNotApplicable) {
+			return notApplicable(err), nil
+		} else if err != nil {
+			return Result{}, fmt.Errorf("run budget %q: screen case %q: %w", b.Name, cs.Name, err)
+		}
 	}
 	return Attack(ctx, ep, cs, b, c, opts)
 }
@@ -145,6 +155,21 @@ func Attack(ctx context.Context, ep target.Endpoint, cs *contract.Case, b *contr
 	res.URL = a.displayURL
 	res.Plan = plan
 	res.RequestedRate = plan.Rate
+
+	// The endpoint's guard (live targets: methods, hosts, User-Agent) judges
+	// the request once, before the attack: every request of the attack is
+	// the same but for a cache-busting nonce and vegeta's sequence header.
+	// Its rate cap is not applied per request (waiting inside the attack
+	// would be measured as latency): the budget paces the attack, and
+	// CheckRate caps it against live targets.
+	if ep.Guard != nil {
+		if err := a.admit(ctx, ep.Guard, opts.Timeout); err != nil {
+			res.Outcome = check.NotApplicable
+			res.Reasons = []string{fmt.Sprintf("refused before the attack, nothing sent: %v", err)}
+			res.Elapsed = time.Since(res.Started)
+			return res, nil
+		}
+	}
 
 	col := newCollector(c, b, cs)
 	a.run(ctx, b.Name, plan.Rate, uint64(plan.Requests), col.add)
@@ -386,6 +411,22 @@ func defaultPort(host, scheme string) string {
 		return "443"
 	}
 	return "80"
+}
+
+// admit builds the attack's first request as vegeta would send it and
+// hands it to guard.
+func (a *attack) admit(ctx context.Context, guard func(*http.Request) error, timeout time.Duration) error {
+	var t vegeta.Target
+	if err := a.targeter(&t); err != nil {
+		return fmt.Errorf("build request: %w", err)
+	}
+	req, err := t.Request()
+	if err != nil {
+		return fmt.Errorf("build request %s %s: %w", t.Method, t.URL, err)
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	return guard(req.WithContext(ctx))
 }
 
 // run sends requests at rate (0: as fast as the workers allow) until max

@@ -3,6 +3,7 @@ package latency
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -438,5 +439,64 @@ func TestAttackRejectsBadInput(t *testing.T) {
 		if f() == nil {
 			t.Errorf("%s: expected an error", name)
 		}
+	}
+}
+
+// The endpoint's guard judges the attack's request once, before anything
+// is sent; a refusal sends nothing and is not applicable, never passed.
+func TestAttackEndpointGuard(t *testing.T) {
+	c := loadContract(t)
+	ep, seen := serve(t, "ingress", mainStub(t, 0))
+	b := budget("main-page", "main-page", 100, 5)
+	b.P95 = time.Second
+
+	var calls []*http.Request
+	ep.Guard = func(r *http.Request) error { calls = append(calls, r); return errors.New("refused by test: POST only") }
+	r, err := Attack(context.Background(), ep, caseNamed(t, c, "main-page"), b, c, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Outcome != check.NotApplicable || seen.count() != 0 || len(r.Reasons) != 1 ||
+		r.Reasons[0] != "refused before the attack, nothing sent: refused by test: POST only" {
+		t.Fatalf("expected not applicable with nothing sent, got %s %q (%d sent)", r.Outcome, r.Reasons, seen.count())
+	}
+	if len(calls) != 1 || calls[0].Host != "test.wikipedia.org" || calls[0].URL.Path != "/wiki/Main_Page" || calls[0].Header.Get("User-Agent") == "" {
+		t.Fatalf("expected one guard call with the case's request, got %d: %+v", len(calls), calls)
+	}
+
+	calls = nil
+	ep.Guard = func(r *http.Request) error { calls = append(calls, r); return nil }
+	r, err = Attack(context.Background(), ep, caseNamed(t, c, "main-page"), b, c, Options{})
+	if err != nil || r.Outcome != check.Passed || len(calls) != 1 || seen.count() != 5 {
+		t.Fatalf("expected an admitted attack to pass after one guard call, got %v %s, %d calls, %d sent", err, r.Outcome, len(calls), seen.count())
+	}
+}
+
+type screeningTarget struct{ target.Target }
+
+func (screeningTarget) Screen(entry string, req contract.Request) error {
+	return errors.New("unsafe for production: " + entry + " " + req.Path + ": " + target.ErrNotApplicable.Error())
+}
+
+type notApplicableScreen struct{ target.Target }
+
+func (notApplicableScreen) Screen(string, contract.Request) error {
+	return fmt.Errorf("unsafe for production, not sent: %w", target.ErrNotApplicable)
+}
+
+func TestRunScreensTheCase(t *testing.T) {
+	c := loadContract(t)
+	ep, seen := serve(t, "ingress", mainStub(t, 0))
+	static := target.NewStatic("one", map[string]target.Endpoint{"ingress": ep}, true)
+	b := budget("main-page", "main-page", 1, 1)
+	r, err := Run(context.Background(), notApplicableScreen{static}, b, c, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Outcome != check.NotApplicable || seen.count() != 0 || !strings.Contains(r.Reasons[0], "unsafe for production, not sent") {
+		t.Fatalf("expected not applicable from the screen, got %s %q", r.Outcome, r.Reasons)
+	}
+	if _, err := Run(context.Background(), screeningTarget{static}, b, c, Options{}); err == nil || seen.count() != 0 {
+		t.Fatalf("expected a screen error that is not ErrNotApplicable to be an error, got %v", err)
 	}
 }
