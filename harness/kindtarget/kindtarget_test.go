@@ -1,0 +1,174 @@
+package kindtarget
+
+import (
+	"errors"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"testing"
+
+	"gitlab.wikimedia.org/repos/sre/pretrain-check/harness/contract"
+	"gitlab.wikimedia.org/repos/sre/pretrain-check/harness/target"
+)
+
+func repoFile(t *testing.T, rel string) string {
+	t.Helper()
+	_, file, _, ok := runtime.Caller(0)
+	if !ok {
+		t.Fatal("no caller information")
+	}
+	return filepath.Join(filepath.Dir(file), "..", "..", rel)
+}
+
+// The repository's kind configs publish every entry point the target needs.
+func TestRepositoryConfigs(t *testing.T) {
+	for _, rel := range []string{"kind-config.yaml", "fixtures/kind/upstream/kind-config.yaml"} {
+		t.Run(rel, func(t *testing.T) {
+			tg, err := FromConfigFile(repoFile(t, rel))
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := map[string]string{
+				contract.EntryEdge:             "http://127.0.0.1:38080",
+				contract.EntryIngress:          "http://127.0.0.1:38081",
+				contract.EntryJobrunnerGateway: "http://127.0.0.1:38082",
+				contract.EntryRESTGateway:      "http://127.0.0.1:38083",
+				contract.EntryJobrunner:        "http://127.0.0.1:38084",
+			}
+			for entry, u := range want {
+				ep, err := tg.Endpoint(entry)
+				if err != nil {
+					t.Fatalf("entry %q: %v", entry, err)
+				}
+				if ep.URL == nil || ep.URL.String() != u || ep.Forward != nil {
+					t.Errorf("entry %q: expected URL %s and no forward, got %s", entry, u, ep)
+				}
+			}
+			for entry, inPod := range map[string]string{
+				contract.EntryMeshAPIInt:    "http://127.0.0.1:6501",
+				contract.EntryMeshJobrunner: "http://127.0.0.1:6506",
+			} {
+				ep, err := tg.Endpoint(entry)
+				if err != nil {
+					t.Fatalf("entry %q: %v", entry, err)
+				}
+				if ep.Forward == nil || ep.Forward.Endpoint != "http://127.0.0.1:38086/forward" || ep.Forward.InPodURL != inPod {
+					t.Errorf("entry %q: expected forward via http://127.0.0.1:38086/forward to %s, got %s", entry, inPod, ep)
+				}
+			}
+		})
+	}
+}
+
+// Every contract entry of the default contract resolves: none is silently
+// not applicable on the replica.
+func TestEveryDefaultEntryResolves(t *testing.T) {
+	c, err := contract.Load(repoFile(t, "fixtures/contract/pretrain.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tg, err := FromConfigFile(repoFile(t, "kind-config.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name := range c.Entries {
+		if _, err := tg.Endpoint(name); err != nil {
+			t.Errorf("entry %q: %v", name, err)
+		}
+	}
+}
+
+func TestUnknownEntryIsNotApplicable(t *testing.T) {
+	tg, err := New(fullPorts())
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = tg.Endpoint("mesh/mw-api-int-async")
+	if !errors.Is(err, target.ErrNotApplicable) {
+		t.Fatalf("expected ErrNotApplicable, got %v", err)
+	}
+	if tg.Name() != "kind" || tg.Live() {
+		t.Errorf("expected name kind, not live; got %q, live %v", tg.Name(), tg.Live())
+	}
+}
+
+func fullPorts() map[int]int {
+	m := map[int]int{}
+	for _, p := range RequiredNodePorts() {
+		m[p] = p + 8000
+	}
+	return m
+}
+
+func TestNewRejectsMissingAndBadPorts(t *testing.T) {
+	m := fullPorts()
+	delete(m, NodePortRESTGateway)
+	delete(m, NodePortMeshForward)
+	_, err := New(m)
+	if err == nil || !strings.Contains(err.Error(), "30083, 30086") {
+		t.Fatalf("expected both missing NodePorts named, got %v", err)
+	}
+	m = fullPorts()
+	m[NodePortEdge] = 70000
+	if _, err := New(m); err == nil || !strings.Contains(err.Error(), "70000") {
+		t.Fatalf("expected out-of-range host port refused, got %v", err)
+	}
+}
+
+func TestParseHostPortsRefusesUnsafeMappings(t *testing.T) {
+	for name, tc := range map[string]struct{ cfg, want string }{
+		"all interfaces": {`kind: Cluster
+apiVersion: kind.x-k8s.io/v1alpha4
+nodes:
+- role: control-plane
+  extraPortMappings:
+  - {containerPort: 30080, hostPort: 38080}
+`, `listenAddress "" is not 127.0.0.1`},
+		"random host port": {`kind: Cluster
+apiVersion: kind.x-k8s.io/v1alpha4
+nodes:
+- role: control-plane
+  extraPortMappings:
+  - {containerPort: 30080, listenAddress: 127.0.0.1}
+`, "a fixed port is required"},
+		"duplicate": {`kind: Cluster
+apiVersion: kind.x-k8s.io/v1alpha4
+nodes:
+- role: control-plane
+  extraPortMappings:
+  - {containerPort: 30080, hostPort: 38080, listenAddress: 127.0.0.1}
+  - {containerPort: 30080, hostPort: 38090, listenAddress: 127.0.0.1}
+`, "already published on host port 38080"},
+		"unknown field": {`kind: Cluster
+apiVersion: kind.x-k8s.io/v1alpha4
+nodez: []
+`, "nodez"},
+		"wrong kind": {`kind: Config
+apiVersion: v1
+`, `want kind Cluster`},
+	} {
+		t.Run(name, func(t *testing.T) {
+			_, err := ParseHostPorts([]byte(tc.cfg))
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("expected error containing %q, got %v", tc.want, err)
+			}
+		})
+	}
+}
+
+func TestParseHostPortsSkipsUDP(t *testing.T) {
+	ports, err := ParseHostPorts([]byte(`kind: Cluster
+apiVersion: kind.x-k8s.io/v1alpha4
+nodes:
+- role: control-plane
+  extraPortMappings:
+  - {containerPort: 30080, hostPort: 38080, listenAddress: 127.0.0.1}
+  - {containerPort: 30053, protocol: UDP}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ports) != 1 || ports[30080] != 38080 {
+		t.Fatalf("expected only 30080 -> 38080, got %v", ports)
+	}
+}
