@@ -206,19 +206,19 @@ func (s *Server) edge(w http.ResponseWriter, r *http.Request, host string, fault
 		}
 		w.Header().Set("Backend-Timing", "D=31337 t=1700000000000000")
 		if host == TestWiki {
-			answer(w, PodDebug, "pass", http.StatusOK, "debug")
+			mediawiki(w, r, host, PodDebug, "pass", http.StatusOK)
 		} else {
-			answer(w, PodMWDebug, "pass", http.StatusOK, "mw-debug")
+			mediawiki(w, r, host, PodMWDebug, "pass", http.StatusOK)
 		}
 		return
 	}
 	if host != TestWiki {
-		answer(w, PodMWWeb, "miss", http.StatusOK, "mw-web")
+		mediawiki(w, r, host, PodMWWeb, "miss", http.StatusOK)
 		return
 	}
 	for _, p := range s.opts.CachedPaths {
 		if r.URL.Path == p {
-			answer(w, PodMainOld, "hit-front", http.StatusOK, "cached")
+			mediawiki(w, r, host, PodMainOld, "hit-front", http.StatusOK)
 			return
 		}
 	}
@@ -230,7 +230,7 @@ func (s *Server) edge(w http.ResponseWriter, r *http.Request, host string, fault
 	if r.URL.Path == "/rpc/RunSingleJob.php" {
 		status = http.StatusNotFound // MediaWiki main has no such entry point
 	}
-	answer(w, pod, "miss", status, "main")
+	mediawiki(w, r, host, pod, "miss", status)
 }
 
 // ingress answers like production's shared ingress: gateways by Host.
@@ -259,14 +259,14 @@ func (s *Server) ingress(w http.ResponseWriter, r *http.Request, host string, fa
 	}
 	// Main gateway: route 1 (anchored XWD regex) -> debug, route 2 -> main.
 	if vs := r.Header.Values("X-Wikimedia-Debug"); len(vs) > 0 && ingressXWD.MatchString(vs[0]) {
-		answer(w, PodDebug, "", http.StatusOK, "debug")
+		mediawiki(w, r, host, PodDebug, "", http.StatusOK)
 		return
 	}
 	pod := PodMain
 	if fault == TestwikiToMWWeb {
 		pod = PodMWWeb
 	}
-	answer(w, pod, "", http.StatusOK, "main")
+	mediawiki(w, r, host, pod, "", http.StatusOK)
 }
 
 func answer(w http.ResponseWriter, server, cacheStatus string, status int, body string) {
@@ -276,9 +276,22 @@ func answer(w http.ResponseWriter, server, cacheStatus string, status int, body 
 		h.Set("X-Cache-Status", cacheStatus)
 		h.Set("X-Cache", fmt.Sprintf("cp1001 %s, cp1002 %s", cacheStatus, cacheStatus))
 	}
-	h.Set("Content-Type", "text/plain; charset=utf-8")
+	if h.Get("Content-Type") == "" {
+		h.Set("Content-Type", "text/plain; charset=utf-8")
+	}
 	w.WriteHeader(status)
 	io.WriteString(w, body+"\n")
+}
+
+// mediawiki answers as a MediaWiki pod would for a page or the API.
+func mediawiki(w http.ResponseWriter, r *http.Request, host, pod, cacheStatus string, status int) {
+	if r.URL.Path == "/w/api.php" {
+		w.Header().Set("Content-Type", "application/json; charset=utf-8")
+		answer(w, pod, cacheStatus, status, `{"batchcomplete":"","query":{"general":{"servername":"`+host+`"}}}`)
+		return
+	}
+	w.Header().Set("Content-Type", "text/html; charset=UTF-8")
+	answer(w, pod, cacheStatus, status, "<!DOCTYPE html><html><title>"+host+"</title></html>")
 }
 
 var (
