@@ -27,10 +27,14 @@ import (
 //	                     otherwise a static target FILE.
 //	PRETRAIN_CONTRACT    a contract FILE (default: the built-in contract).
 //	PRETRAIN_REPORT_DIR  write report.json, junit.xml and evidence there.
+//	PRETRAIN_POLL_TIMEOUT, PRETRAIN_POLL_INTERVAL  per-case polling, as
+//	                     pretrain-check run's --poll-timeout and --poll-interval.
 const (
-	envTarget    = "PRETRAIN_TARGET"
-	envContract  = "PRETRAIN_CONTRACT"
-	envReportDir = "PRETRAIN_REPORT_DIR"
+	envTarget       = "PRETRAIN_TARGET"
+	envContract     = "PRETRAIN_CONTRACT"
+	envReportDir    = "PRETRAIN_REPORT_DIR"
+	envPollTimeout  = "PRETRAIN_POLL_TIMEOUT"
+	envPollInterval = "PRETRAIN_POLL_INTERVAL"
 )
 
 // inProcessPoll suits the in-process replica: its routing is consistent
@@ -54,6 +58,9 @@ func TestSuites(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer closeTarget()
+	if err := pollFromEnv(&poll); err != nil {
+		t.Fatal(err)
+	}
 
 	var mu sync.Mutex
 	var verdicts []check.Verdict
@@ -108,4 +115,19 @@ func openTarget(spec string) (target.Target, check.PollConfig, func(), error) {
 		return nil, check.PollConfig{}, nil, err
 	}
 	return t, check.DefaultPollConfig(), func() {}, nil
+}
+
+func pollFromEnv(poll *check.PollConfig) error {
+	for env, field := range map[string]*time.Duration{envPollTimeout: &poll.Timeout, envPollInterval: &poll.Interval} {
+		v := os.Getenv(env)
+		if v == "" {
+			continue
+		}
+		d, err := time.ParseDuration(v)
+		if err != nil {
+			return fmt.Errorf("%s=%q: %w", env, v, err)
+		}
+		*field = d
+	}
+	return nil
 }
