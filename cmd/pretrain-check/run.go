@@ -34,6 +34,7 @@ type runFlags struct {
 	pollInterval time.Duration
 	consecutive  int
 	probeTimeout time.Duration
+	live         liveFlags // --vantage, --connect-to, --ca-file, --user-agent, --rate
 }
 
 func newRunCommand() *cobra.Command {
@@ -65,6 +66,7 @@ static target file (see fixtures/targets/static-example.yaml).`,
 	fl.DurationVar(&f.pollInterval, "poll-interval", defaults.Interval, "per case: pause between attempts")
 	fl.IntVar(&f.consecutive, "consecutive", defaults.RequiredConsecutive, "per case: consecutive correct answers required")
 	fl.DurationVar(&f.probeTimeout, "request-timeout", 10*time.Second, "per request timeout")
+	f.live.register(fl)
 	return cmd
 }
 
@@ -111,7 +113,7 @@ func runChecks(ctx context.Context, stdout, stderr io.Writer, f runFlags) error 
 	if err != nil {
 		return err
 	}
-	tgt, closeTarget, err := openTarget(ctx, f.target)
+	tgt, closeTarget, err := openTarget(ctx, f.target, withLive(f.live))
 	if err != nil {
 		return err
 	}
@@ -132,7 +134,7 @@ func runChecks(ctx context.Context, stdout, stderr io.Writer, f runFlags) error 
 	cfg := suites.Config{
 		Contract: c,
 		Target:   tgt,
-		Probe:    probe.Options{Timeout: f.probeTimeout, BustCache: tgt.Live()},
+		Probe:    probe.Options{Timeout: f.probeTimeout, BustCache: tgt.Live(), UserAgent: userAgentFor(tgt)},
 		Poll: check.PollConfig{
 			Timeout:             f.pollTimeout,
 			Interval:            f.pollInterval,
@@ -161,6 +163,7 @@ func runChecks(ctx context.Context, stdout, stderr io.Writer, f runFlags) error 
 	var t suiteT
 	if err := withStdoutOnStderr(func() {
 		RunSpecs(&t, "pretrain-check", suiteConfig, reporterConfig)
+		fmt.Fprintln(stderr) // Ginkgo's succinct summary leaves its line open: the summary line gets its own
 	}); err != nil {
 		return fmt.Errorf("run suites: %w", err)
 	}

@@ -4,22 +4,127 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"strings"
 
+	"github.com/spf13/pflag"
+
+	"gitlab.wikimedia.org/repos/sre/pretrain-check/harness/live"
 	"gitlab.wikimedia.org/repos/sre/pretrain-check/harness/target"
 )
 
+// targetOption tunes openTarget.
+type targetOption func(*targetOptions)
+
+type targetOptions struct {
+	live liveFlags
+}
+
+// withLive passes the live target flags.
+func withLive(l liveFlags) targetOption { return func(o *targetOptions) { o.live = l } }
+
 // openTarget turns --target into a Target. The returned func releases it.
-func openTarget(_ context.Context, spec string) (target.Target, func(), error) {
-	switch spec {
-	case "kind", "live":
-		return nil, nil, usageError(fmt.Errorf("--target %s: not available in this build yet", spec))
+// "live" is the built-in live target file (fixtures/targets/live.yaml); a
+// FILE is a live target file when it says "kind: live", else a static one.
+func openTarget(_ context.Context, spec string, opts ...targetOption) (target.Target, func(), error) {
+	var o targetOptions
+	for _, opt := range opts {
+		opt(&o)
 	}
-	if _, err := os.Stat(spec); err != nil {
+	switch spec {
+	case "kind":
+		return nil, nil, usageError(fmt.Errorf("--target %s: not available in this build yet", spec))
+	case "live":
+		f, err := live.Default()
+		if err != nil {
+			return nil, nil, fmt.Errorf("read the built-in live target: %w", err)
+		}
+		return openLive(f, o.live)
+	}
+	data, err := os.ReadFile(spec)
+	if err != nil {
 		return nil, nil, usageError(fmt.Errorf("--target %q: not \"kind\", \"live\" or a readable target file: %w", spec, err))
 	}
-	t, err := target.LoadStatic(spec)
+	if live.IsLiveFile(data) {
+		f, err := live.Parse(spec, data)
+		if err != nil {
+			return nil, nil, usageError(err)
+		}
+		return openLive(f, o.live)
+	}
+	if used := o.live.used(); len(used) > 0 {
+		return nil, nil, usageError(fmt.Errorf("%s: only for live targets, and %q is a static target file", strings.Join(used, ", "), spec))
+	}
+	t, err := target.ParseStatic(spec, data)
 	if err != nil {
 		return nil, nil, usageError(err)
 	}
 	return t, func() {}, nil
+}
+
+func openLive(f *live.File, l liveFlags) (target.Target, func(), error) {
+	vantage := l.vantage
+	if vantage == "" {
+		vantage = "external"
+	}
+	t, err := f.Target(live.Options{
+		Vantage:   vantage,
+		ConnectTo: l.connectTo,
+		CAFile:    l.caFile,
+		UserAgent: l.userAgent,
+		Rate:      l.rate,
+	})
+	if err != nil {
+		return nil, nil, usageError(err)
+	}
+	return t, func() {}, nil
+}
+
+// userAgentFor is the User-Agent probes send to tgt: the live target's
+// (Wikimedia's policy), else the probe's default.
+func userAgentFor(tgt target.Target) string {
+	if lt, ok := tgt.(interface{ UserAgent() string }); ok {
+		return lt.UserAgent()
+	}
+	return ""
+}
+
+// liveFlags are the flags of a live target.
+type liveFlags struct {
+	vantage   string
+	connectTo string
+	caFile    string
+	userAgent string
+	rate      float64
+}
+
+func (l *liveFlags) register(fl *pflag.FlagSet) {
+	fl.StringVar(&l.vantage, "vantage", "",
+		`live target: vantage point, "external" (the edge, from outside) or "internal" (the shared ingress, from a deployment host) (default "external")`)
+	fl.StringVar(&l.connectTo, "connect-to", "",
+		"live target: send every request of the vantage point to ADDR:PORT (one edge or load balancer), keeping Host and SNI")
+	fl.StringVar(&l.caFile, "ca-file", "", "live target: also trust the CA certificates of this PEM FILE (verification stays on)")
+	fl.StringVar(&l.userAgent, "user-agent", "",
+		"live target: User-Agent with contact information, Wikimedia's User-Agent policy (default: the target file's)")
+	fl.Float64Var(&l.rate, "rate", 0,
+		fmt.Sprintf("live target: at most this many requests per second (default: the target file's; at most %g)", live.MaxRate))
+}
+
+// used lists the live flags given.
+func (l liveFlags) used() []string {
+	var out []string
+	for _, f := range []struct {
+		name string
+		set  bool
+	}{
+		{"--vantage", l.vantage != ""},
+		{"--connect-to", l.connectTo != ""},
+		{"--ca-file", l.caFile != ""},
+		{"--user-agent", l.userAgent != ""},
+		{"--rate", l.rate != 0},
+	} {
+		if f.set {
+			out = append(out, f.name)
+		}
+	}
+	return out
 }

@@ -1,0 +1,137 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"gitlab.wikimedia.org/repos/sre/pretrain-check/harness/check"
+	"gitlab.wikimedia.org/repos/sre/pretrain-check/harness/httpbb"
+	"gitlab.wikimedia.org/repos/sre/pretrain-check/harness/live"
+	"gitlab.wikimedia.org/repos/sre/pretrain-check/harness/report"
+)
+
+type httpbbFlags struct {
+	hosts          []string
+	caFile         string
+	userAgent      string
+	rate           float64
+	output         string
+	reportDir      string
+	timeout        time.Duration
+	requestTimeout time.Duration
+}
+
+func newHttpbbCommand() *cobra.Command {
+	f := httpbbFlags{}
+	cmd := &cobra.Command{
+		Use:   "httpbb FILE...",
+		Short: "Run Wikimedia httpbb YAML suites with pretrain-check's safety guard and reports",
+		Long: `Run httpbb suites: each file maps base URLs (https://host) to tests with
+path, method, request_headers and assert_status, assert_headers,
+assert_headers_regex, assert_headers_absent, assert_body_contains,
+assert_body_regex. The base URL's host is the Host header and SNI; --hosts
+says where to connect (every test runs against each host).
+
+Production safety applies, checked before anything is sent: only GET, HEAD
+and an empty POST to /rpc/RunSingleJob.php; only the base URLs' hosts (no
+redirect is followed); a User-Agent with contact information; at most --rate
+requests per second; TLS verification on (--ca-file adds a private CA).
+
+Pretrain's suites are in fixtures/httpbb. Exit codes as for run: 0 all
+passed, 1 a test failed, 2 bad usage, a malformed or unsafe file, 3 no test
+got an answer.`,
+		Args: cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, files []string) error {
+			return runHttpbb(cmd.Context(), cmd.OutOrStdout(), cmd.ErrOrStderr(), files, f)
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringSliceVar(&f.hosts, "hosts", nil, "connect to HOST[:PORT] instead of each base URL's host (comma-separated or repeated)")
+	fl.StringVar(&f.caFile, "ca-file", "", "also trust the CA certificates of this PEM FILE (verification stays on)")
+	fl.StringVar(&f.userAgent, "user-agent", "", "User-Agent with contact information (default: the live target file's)")
+	fl.Float64Var(&f.rate, "rate", live.DefaultRate, fmt.Sprintf("at most this many requests per second (at most %g)", live.MaxRate))
+	fl.StringVarP(&f.output, "output", "o", "table", "stdout format: table, json or junit")
+	fl.StringVar(&f.reportDir, "report-dir", "", "write report.json, junit.xml, summary.txt and evidence files to DIR")
+	fl.DurationVar(&f.timeout, "timeout", 10*time.Minute, "give up on the whole run after this long")
+	fl.DurationVar(&f.requestTimeout, "request-timeout", 10*time.Second, "per request timeout")
+	return cmd
+}
+
+func runHttpbb(ctx context.Context, stdout, stderr io.Writer, files []string, f httpbbFlags) error {
+	switch f.output {
+	case "table", "json", "junit":
+	default:
+		return usageError(fmt.Errorf("--output %q: want table, json or junit", f.output))
+	}
+	if f.timeout <= 0 || f.requestTimeout <= 0 {
+		return usageError(errors.New("--timeout and --request-timeout must be positive"))
+	}
+	tests, err := httpbb.Load(files...)
+	if err != nil {
+		return usageError(err)
+	}
+	ctx, cancel := context.WithTimeout(ctx, f.timeout)
+	defer cancel()
+	verdicts, err := httpbb.Run(ctx, tests, httpbb.Options{
+		Hosts:     f.hosts,
+		CAFile:    f.caFile,
+		UserAgent: f.userAgent,
+		Rate:      f.rate,
+		Timeout:   f.requestTimeout,
+	})
+	if err != nil {
+		return usageError(err)
+	}
+
+	switch f.output {
+	case "table":
+		err = report.WriteTable(stdout, verdicts, isTerminal(stdout))
+	case "json":
+		err = report.WriteJSON(stdout, verdicts)
+	case "junit":
+		err = report.WriteJUnit(stdout, "pretrain-check httpbb", verdicts)
+	}
+	if err != nil {
+		return fmt.Errorf("write %s report: %w", f.output, err)
+	}
+	if f.reportDir != "" {
+		if err := report.WriteDir(f.reportDir, verdicts); err != nil {
+			return fmt.Errorf("write report directory: %w", err)
+		}
+	}
+	sum := report.Summarize(verdicts)
+	fmt.Fprintln(stderr, sum.Line())
+	if err := noAnswerAtAll(verdicts); err != nil {
+		return environmentError(err)
+	}
+	if sum.Failed > 0 {
+		return errChecksFailed
+	}
+	return nil
+}
+
+// noAnswerAtAll is an environment error when not one test got an HTTP
+// answer: the hosts are unreachable, not wrong.
+func noAnswerAtAll(vs []check.Verdict) error {
+	var first string
+	for _, v := range vs {
+		if v.Outcome == check.Skipped {
+			continue
+		}
+		if v.Evidence.Err == "" {
+			return nil
+		}
+		if first == "" {
+			first = v.Evidence.Err
+		}
+	}
+	if first == "" {
+		return nil
+	}
+	return fmt.Errorf("no httpbb test got an answer; first error: %s", first)
+}

@@ -1,0 +1,312 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"encoding/xml"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"gitlab.wikimedia.org/repos/sre/pretrain-check/harness/contract"
+	"gitlab.wikimedia.org/repos/sre/pretrain-check/harness/live/livetest"
+)
+
+// The live target and httpbb end to end: the binary is built once and run
+// against local TLS servers imitating the edge and the shared ingress,
+// through --connect-to / --hosts, with --ca-file trusting the test CA.
+// Only loopback is ever dialled.
+
+var (
+	buildOnce sync.Once
+	binPath   string
+	buildErr  error
+)
+
+func binary(t *testing.T) string {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("builds the binary")
+	}
+	buildOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "pretrain-check-e2e-")
+		if err != nil {
+			buildErr = err
+			return
+		}
+		binPath = filepath.Join(dir, "pretrain-check")
+		cmd := exec.Command("go", "build", "-o", binPath, ".")
+		cmd.Env = append(os.Environ(), "GOTOOLCHAIN=local")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
+		}
+	})
+	if buildErr != nil {
+		t.Fatal(buildErr)
+	}
+	return binPath
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if binPath != "" {
+		os.RemoveAll(filepath.Dir(binPath))
+	}
+	os.Exit(code)
+}
+
+type result struct {
+	code           int
+	stdout, stderr string
+}
+
+// summary is the last line of stderr.
+func (r result) summary() string {
+	lines := strings.Split(strings.TrimSpace(r.stderr), "\n")
+	return lines[len(lines)-1]
+}
+
+func runBinary(t *testing.T, args ...string) result {
+	t.Helper()
+	cmd := exec.Command(binary(t), args...)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	done := make(chan error, 1)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { done <- cmd.Wait() }()
+	var err error
+	select {
+	case err = <-done:
+	case <-time.After(3 * time.Minute):
+		cmd.Process.Kill()
+		<-done
+		t.Fatalf("pretrain-check %s: still running after 3 minutes", strings.Join(args, " "))
+	}
+	r := result{stdout: stdout.String(), stderr: stderr.String()}
+	var ee *exec.ExitError
+	switch {
+	case err == nil:
+	case errors.As(err, &ee):
+		r.code = ee.ExitCode()
+	default:
+		t.Fatal(err)
+	}
+	return r
+}
+
+type imitation struct {
+	caFile  string
+	edge    *livetest.Server
+	ingress *livetest.Server
+}
+
+func startImitation(t *testing.T) imitation {
+	t.Helper()
+	ca, err := livetest.NewCA(livetest.CertNames()...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	caFile, err := ca.WriteCAFile(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	edge, err := livetest.Start(ca, livetest.Options{Role: livetest.Edge, CachedPaths: []string{"/w/index.php"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(edge.Close)
+	ingress, err := livetest.Start(ca, livetest.Options{Role: livetest.Ingress})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(ingress.Close)
+	return imitation{caFile: caFile, edge: edge, ingress: ingress}
+}
+
+// pinnedContract is the contract the verdict counts below are for.
+const pinnedContract = "../../harness/live/testdata/contract.yaml"
+
+func pinnedCases(t *testing.T) int {
+	t.Helper()
+	c, err := contract.Load(pinnedContract)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return len(c.Cases)
+}
+
+func liveArgs(vantage, addr, caFile string, extra ...string) []string {
+	return append([]string{"run", "--target", "live", "--vantage", vantage, "--connect-to", addr, "--ca-file", caFile,
+		"--contract", pinnedContract, "--rate", "10", "--consecutive", "1", "--poll-timeout", "1s", "--poll-interval", "10ms",
+		"--request-timeout", "5s"}, extra...)
+}
+
+func wantSummary(t *testing.T, r result, code, passed, failed, inconclusive, na int) {
+	t.Helper()
+	want := fmt.Sprintf("pretrain-check: %d passed, %d failed, %d inconclusive, %d n/a", passed, failed, inconclusive, na)
+	if r.code != code || r.summary() != want {
+		t.Fatalf("exit %d, summary %q; want exit %d, %q\nstdout:\n%s\nstderr:\n%s", r.code, r.summary(), code, want, r.stdout, r.stderr)
+	}
+}
+
+func TestLiveRunExternal(t *testing.T) {
+	t.Parallel()
+	im := startImitation(t)
+	total := pinnedCases(t)
+	dir := t.TempDir()
+	r := runBinary(t, liveArgs("external", im.edge.Addr(), im.caFile, "-o", "json", "--report-dir", dir)...)
+	wantSummary(t, r, exitPassed, 18, 0, 1, total-19)
+
+	var doc map[string]any
+	if err := json.Unmarshal([]byte(r.stdout), &doc); err != nil {
+		t.Fatalf("stdout is not JSON: %v\n%s", err, r.stdout)
+	}
+	for _, f := range []string{"report.json", "junit.xml", "summary.txt"} {
+		if _, err := os.Stat(filepath.Join(dir, f)); err != nil {
+			t.Errorf("report dir: %v", err)
+		}
+	}
+	// The evidence says who served: the pod names are in the report.
+	report, _ := os.ReadFile(filepath.Join(dir, "report.json"))
+	for _, want := range []string{livetest.PodMain, livetest.PodDebug, "hit-front", "is not in the allow-list"} {
+		if !bytes.Contains(report, []byte(want)) {
+			t.Errorf("report.json lacks %q", want)
+		}
+	}
+}
+
+func TestLiveRunExternalFault(t *testing.T) {
+	t.Parallel()
+	im := startImitation(t)
+	im.edge.SetFault(livetest.TestwikiToMWWeb)
+	total := pinnedCases(t)
+	r := runBinary(t, liveArgs("external", im.edge.Addr(), im.caFile, "-o", "junit")...)
+	wantSummary(t, r, exitFailed, 14, 4, 1, total-19)
+	var suites struct {
+		XMLName xml.Name
+	}
+	if err := xml.Unmarshal([]byte(r.stdout), &suites); err != nil {
+		t.Fatalf("stdout is not JUnit XML: %v\n%s", err, r.stdout)
+	}
+	for _, name := range []string{"edge-testwiki-main-page", "edge-testwiki-api", "edge-xwd-flags-only-testwiki", "edge-runsinglejob-not-jobrunner"} {
+		if !strings.Contains(r.stdout, name) {
+			t.Errorf("JUnit lacks %s", name)
+		}
+	}
+	if !strings.Contains(r.stdout, livetest.PodMWWeb) {
+		t.Errorf("JUnit does not name the mw-web pod that answered")
+	}
+}
+
+func TestLiveRunInternal(t *testing.T) {
+	t.Parallel()
+	im := startImitation(t)
+	total := pinnedCases(t)
+	r := runBinary(t, liveArgs("internal", im.ingress.Addr(), im.caFile)...)
+	wantSummary(t, r, exitPassed, 20, 0, 0, total-20)
+	for _, want := range []string{"jobrunner-gateway-health-check-post", "n/a"} {
+		if !strings.Contains(r.stdout, want) {
+			t.Errorf("table lacks %q:\n%s", want, r.stdout)
+		}
+	}
+}
+
+// Bad usage is exit 2 and environment trouble exit 3, before any case.
+func TestLiveRunRefusals(t *testing.T) {
+	t.Parallel()
+	im := startImitation(t)
+	static := filepath.Join(t.TempDir(), "static.yaml")
+	os.WriteFile(static, []byte("entries:\n  edge:\n    url: http://127.0.0.1:9\n"), 0o644)
+	for name, c := range map[string]struct {
+		args []string
+		code int
+		want string
+	}{
+		"rate above the cap":     {liveArgs("external", im.edge.Addr(), im.caFile, "--rate", "50"), exitUsage, "rate 50 requests/s is outside (0, 10]"},
+		"unknown vantage":        {liveArgs("moon", im.edge.Addr(), im.caFile), exitUsage, `unknown vantage point "moon"`},
+		"undescriptive UA":       {liveArgs("external", im.edge.Addr(), im.caFile, "--user-agent", "curl/8"), exitUsage, "no contact URL"},
+		"live flag, static file": {[]string{"run", "--target", static, "--connect-to", "127.0.0.1:1"}, exitUsage, "--connect-to: only for live targets"},
+		"unreachable":            {liveArgs("external", "127.0.0.1:1", im.caFile), exitEnvironment, "unreachable"},
+	} {
+		r := runBinary(t, c.args...)
+		if r.code != c.code || !strings.Contains(r.stderr, c.want) {
+			t.Errorf("%s: exit %d, stderr %q; want exit %d and %q", name, r.code, r.stderr, c.code, c.want)
+		}
+	}
+	if n := len(im.edge.Seen()); n != 0 {
+		t.Errorf("%d requests reached the edge during refused runs", n)
+	}
+}
+
+// A live target file given as --target FILE is recognised by its kind.
+func TestLiveTargetFile(t *testing.T) {
+	t.Parallel()
+	im := startImitation(t)
+	r := runBinary(t, "run", "--target", "../../fixtures/targets/live.yaml", "--vantage", "external",
+		"--connect-to", im.edge.Addr(), "--ca-file", im.caFile, "--contract", pinnedContract, "--rate", "10",
+		"--consecutive", "1", "--focus", "edge-testwiki-main-page$", "--focus", "edge-dewiki-untouched$")
+	wantSummary(t, r, exitPassed, 1, 0, 0, 1)
+}
+
+func httpbbArgs(files []string, hosts, caFile string, extra ...string) []string {
+	args := append([]string{"httpbb"}, files...)
+	return append(append(args, "--hosts", hosts, "--ca-file", caFile, "--rate", "10"), extra...)
+}
+
+func TestHttpbbCommand(t *testing.T) {
+	t.Parallel()
+	im := startImitation(t)
+	fx := func(n string) string { return "../../fixtures/httpbb/" + n }
+
+	r := runBinary(t, httpbbArgs([]string{fx("testwiki.yaml"), fx("testwiki-edge.yaml")}, im.edge.Addr(), im.caFile, "-o", "junit")...)
+	wantSummary(t, r, exitPassed, 11, 0, 0, 0)
+	if err := xml.Unmarshal([]byte(r.stdout), new(struct{ XMLName xml.Name })); err != nil {
+		t.Fatalf("stdout is not JUnit XML: %v", err)
+	}
+
+	dir := t.TempDir()
+	r = runBinary(t, httpbbArgs([]string{fx("jobrunner.yaml")}, im.ingress.Addr(), im.caFile, "--report-dir", dir)...)
+	wantSummary(t, r, exitPassed, 7, 0, 0, 0)
+	if _, err := os.Stat(filepath.Join(dir, "report.json")); err != nil {
+		t.Error(err)
+	}
+
+	im.edge.SetFault(livetest.TestwikiToMWWeb)
+	r = runBinary(t, httpbbArgs([]string{fx("testwiki.yaml")}, im.edge.Addr(), im.caFile, "-o", "json")...)
+	wantSummary(t, r, exitFailed, 1, 5, 0, 0)
+	if !strings.Contains(r.stdout, "testwiki.yaml:12 GET https://test.wikipedia.org/wiki/Main_Page") {
+		t.Errorf("JSON lacks the failing test's file:line name")
+	}
+
+	malformed := filepath.Join(t.TempDir(), "bad.yaml")
+	os.WriteFile(malformed, []byte("https://test.wikipedia.org:\n- path: /\n  assert_stauts: 200\n"), 0o644)
+	unsafe := filepath.Join(t.TempDir(), "unsafe.yaml")
+	os.WriteFile(unsafe, []byte("https://test.wikipedia.org:\n- path: /wiki/X\n  method: DELETE\n  assert_status: 200\n"), 0o644)
+	im.edge.Reset()
+	for name, c := range map[string]struct {
+		args []string
+		code int
+		want string
+	}{
+		"malformed":   {httpbbArgs([]string{malformed}, im.edge.Addr(), im.caFile), exitUsage, "bad.yaml:3:3: unknown key \"assert_stauts\""},
+		"unsafe":      {httpbbArgs([]string{unsafe}, im.edge.Addr(), im.caFile), exitUsage, "unsafe.yaml:2:3: DELETE"},
+		"no file":     {[]string{"httpbb"}, exitUsage, "requires at least 1 arg"},
+		"unreachable": {httpbbArgs([]string{fx("testwiki.yaml")}, "127.0.0.1:1", im.caFile), exitEnvironment, "no httpbb test got an answer"},
+	} {
+		r := runBinary(t, c.args...)
+		if r.code != c.code || !strings.Contains(r.stderr, c.want) {
+			t.Errorf("%s: exit %d, stderr %q; want exit %d and %q", name, r.code, r.stderr, c.code, c.want)
+		}
+	}
+	if n := len(im.edge.Seen()); n != 0 {
+		t.Errorf("%d requests reached the edge from refused httpbb runs", n)
+	}
+}
