@@ -29,6 +29,8 @@ type Config struct {
 	Poll     check.PollConfig
 	// Record, when set, receives every case's verdict as its spec ends.
 	Record func(check.Verdict)
+	// Latency configures the latency area (the contract's budgets).
+	Latency LatencyConfig
 }
 
 func (c Config) validate() error {
@@ -61,6 +63,7 @@ var Areas = []Area{
 	{"rest", "the REST gateway prefers Host diversion over X-Wikimedia-Debug"},
 	{"jobrunner", "the jobrunner is reachable only through its own gateway"},
 	{"mesh", "the service mesh splits testwiki-bound internal traffic to Pretrain"},
+	{AreaLatency, "latency budgets hold at their rate on the expected backend"},
 }
 
 // AreaTitle is the title of the named area's Describe container.
@@ -90,6 +93,10 @@ func Define(cfg Config) error {
 			return fmt.Errorf("define suites: case %q: entry %q belongs to no suite area (%q)", cs.Name, cs.Entry, a)
 		}
 	}
+	registerLatency, err := defineLatency(cfg)
+	if err != nil {
+		return fmt.Errorf("define suites: %w", err)
+	}
 
 	for _, area := range Areas {
 		body := func(ctx SpecContext, cs *contract.Case) {
@@ -117,6 +124,7 @@ func Define(cfg Config) error {
 			DescribeTable("case", args...)
 		})
 	}
+	registerLatency()
 	BeforeSuite(func() { DeferCleanup(prober.Close) })
 	return nil
 }

@@ -17,6 +17,7 @@ import (
 
 	"gitlab.wikimedia.org/repos/sre/pretrain-check/harness/check"
 	"gitlab.wikimedia.org/repos/sre/pretrain-check/harness/contract"
+	"gitlab.wikimedia.org/repos/sre/pretrain-check/harness/latency"
 	"gitlab.wikimedia.org/repos/sre/pretrain-check/harness/probe"
 	"gitlab.wikimedia.org/repos/sre/pretrain-check/harness/report"
 	"gitlab.wikimedia.org/repos/sre/pretrain-check/suites"
@@ -35,6 +36,9 @@ type runFlags struct {
 	consecutive  int
 	probeTimeout time.Duration
 	live         liveFlags // --vantage, --connect-to, --ca-file, --user-agent, --rate
+	// Latency budgets: --rate-scale and the live-rate override.
+	rateScale       float64
+	allowProduction bool
 }
 
 func newRunCommand() *cobra.Command {
@@ -67,6 +71,9 @@ static target file (see fixtures/targets/static-example.yaml).`,
 	fl.IntVar(&f.consecutive, "consecutive", defaults.RequiredConsecutive, "per case: consecutive correct answers required")
 	fl.DurationVar(&f.probeTimeout, "request-timeout", 10*time.Second, "per request timeout")
 	f.live.register(fl)
+	fl.Float64Var(&f.rateScale, "rate-scale", 1, "multiply every latency budget's rate, keeping its duration (0.1 for a quick look)")
+	fl.BoolVar(&f.allowProduction, "i-know-this-is-production", false,
+		fmt.Sprintf("allow latency budgets above %g req/s against a live target", latency.LiveRateLimit))
 	return cmd
 }
 
@@ -86,6 +93,9 @@ func (f runFlags) validate() error {
 	}
 	if f.consecutive < 1 {
 		return usageError(fmt.Errorf("--consecutive %d: must be at least 1", f.consecutive))
+	}
+	if err := latency.CheckScale(f.rateScale); err != nil {
+		return usageError(fmt.Errorf("--rate-scale: %w", err))
 	}
 	return nil
 }
@@ -122,15 +132,30 @@ func runChecks(ctx context.Context, stdout, stderr io.Writer, f runFlags) error 
 	if err != nil {
 		return usageError(err)
 	}
-	if len(selected) == 0 {
-		return usageError(fmt.Errorf("no case matched --label-filter %q --focus %q", f.labelFilter, f.focus))
+	budgets, err := suites.SelectBudgets(c, f.labelFilter, f.focus)
+	if err != nil {
+		return usageError(err)
 	}
-	if err := preflight(ctx, tgt, selected); err != nil {
+	if len(selected) == 0 && len(budgets) == 0 {
+		return usageError(fmt.Errorf("no case or budget matched --label-filter %q --focus %q", f.labelFilter, f.focus))
+	}
+	// Refused before anything is sent (exit 2).
+	if err := latency.CheckBudgets(budgets, f.rateScale, tgt.Live(), f.allowProduction); err != nil {
+		return usageError(fmt.Errorf("target %q is live: %w\n(lower --rate-scale, or pass --i-know-this-is-production)", tgt.Name(), err))
+	}
+	reached := append([]*contract.Case(nil), selected...)
+	for _, b := range budgets {
+		if cs, err := c.BudgetCase(b); err == nil {
+			reached = append(reached, cs)
+		}
+	}
+	if err := preflight(ctx, tgt, reached); err != nil {
 		return environmentError(err)
 	}
 
 	var mu sync.Mutex
 	var verdicts []check.Verdict
+	var budgetResults []latency.Result
 	cfg := suites.Config{
 		Contract: c,
 		Target:   tgt,
@@ -145,6 +170,15 @@ func runChecks(ctx context.Context, stdout, stderr io.Writer, f runFlags) error 
 			mu.Lock()
 			defer mu.Unlock()
 			verdicts = append(verdicts, v)
+		},
+		Latency: suites.LatencyConfig{
+			Options:   latency.Options{RateScale: f.rateScale, AllowProduction: f.allowProduction, Timeout: f.probeTimeout},
+			ReportDir: f.reportDir,
+			Record: func(r latency.Result) {
+				mu.Lock()
+				defer mu.Unlock()
+				budgetResults = append(budgetResults, r)
+			},
 		},
 	}
 	if err := suites.Define(cfg); err != nil {
@@ -186,6 +220,9 @@ func runChecks(ctx context.Context, stdout, stderr io.Writer, f runFlags) error 
 		if err := report.WriteDir(f.reportDir, verdicts); err != nil {
 			return fmt.Errorf("write report directory: %w", err)
 		}
+	}
+	for _, r := range budgetResults {
+		fmt.Fprintln(stderr, "latency budget: "+r.SummaryLine())
 	}
 	sum := report.Summarize(verdicts)
 	fmt.Fprintln(stderr, sum.Line())
