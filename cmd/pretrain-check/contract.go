@@ -26,6 +26,11 @@ func newContractCommand() *cobra.Command {
 					failed = append(failed, f)
 					continue
 				}
+				// Lint findings are advice (unused backends, labels that do not
+				// match the entry): printed, never failing the file.
+				for _, w := range contract.Lint(c) {
+					fmt.Fprintf(cmd.ErrOrStderr(), "%s: warning: %s\n", w.Pos, w.Msg)
+				}
 				fmt.Fprintf(cmd.OutOrStdout(), "%s: ok (%d cases, %d backends, %d entry points, %d budgets)\n",
 					f, len(c.Cases), len(c.Backends), len(c.Entries), len(c.Budgets))
 			}
