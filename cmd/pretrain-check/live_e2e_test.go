@@ -24,57 +24,57 @@ import (
 // Only loopback is ever dialled.
 
 var (
-	buildOnce sync.Once
-	binPath   string
-	buildErr  error
+	liveBuildOnce sync.Once
+	liveBinPath   string
+	liveBuildErr  error
 )
 
-func binary(t *testing.T) string {
+func liveBinary(t *testing.T) string {
 	t.Helper()
 	if testing.Short() {
 		t.Skip("builds the binary")
 	}
-	buildOnce.Do(func() {
+	liveBuildOnce.Do(func() {
 		dir, err := os.MkdirTemp("", "pretrain-check-e2e-")
 		if err != nil {
-			buildErr = err
+			liveBuildErr = err
 			return
 		}
-		binPath = filepath.Join(dir, "pretrain-check")
-		cmd := exec.Command("go", "build", "-o", binPath, ".")
+		liveBinPath = filepath.Join(dir, "pretrain-check")
+		cmd := exec.Command("go", "build", "-o", liveBinPath, ".")
 		cmd.Env = append(os.Environ(), "GOTOOLCHAIN=local")
 		if out, err := cmd.CombinedOutput(); err != nil {
-			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
+			liveBuildErr = fmt.Errorf("go build: %v\n%s", err, out)
 		}
 	})
-	if buildErr != nil {
-		t.Fatal(buildErr)
+	if liveBuildErr != nil {
+		t.Fatal(liveBuildErr)
 	}
-	return binPath
+	return liveBinPath
 }
 
 func TestMain(m *testing.M) {
 	code := m.Run()
-	if binPath != "" {
-		os.RemoveAll(filepath.Dir(binPath))
+	if liveBinPath != "" {
+		os.RemoveAll(filepath.Dir(liveBinPath))
 	}
 	os.Exit(code)
 }
 
-type result struct {
+type liveResult struct {
 	code           int
 	stdout, stderr string
 }
 
 // summary is the last line of stderr.
-func (r result) summary() string {
+func (r liveResult) summary() string {
 	lines := strings.Split(strings.TrimSpace(r.stderr), "\n")
 	return lines[len(lines)-1]
 }
 
-func runBinary(t *testing.T, args ...string) result {
+func runLive(t *testing.T, args ...string) liveResult {
 	t.Helper()
-	cmd := exec.Command(binary(t), args...)
+	cmd := exec.Command(liveBinary(t), args...)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	done := make(chan error, 1)
@@ -90,7 +90,7 @@ func runBinary(t *testing.T, args ...string) result {
 		<-done
 		t.Fatalf("pretrain-check %s: still running after 3 minutes", strings.Join(args, " "))
 	}
-	r := result{stdout: stdout.String(), stderr: stderr.String()}
+	r := liveResult{stdout: stdout.String(), stderr: stderr.String()}
 	var ee *exec.ExitError
 	switch {
 	case err == nil:
@@ -102,13 +102,13 @@ func runBinary(t *testing.T, args ...string) result {
 	return r
 }
 
-type imitation struct {
+type liveImitation struct {
 	caFile  string
 	edge    *livetest.Server
 	ingress *livetest.Server
 }
 
-func startImitation(t *testing.T) imitation {
+func startLiveImitation(t *testing.T) liveImitation {
 	t.Helper()
 	ca, err := livetest.NewCA(livetest.CertNames()...)
 	if err != nil {
@@ -128,15 +128,15 @@ func startImitation(t *testing.T) imitation {
 		t.Fatal(err)
 	}
 	t.Cleanup(ingress.Close)
-	return imitation{caFile: caFile, edge: edge, ingress: ingress}
+	return liveImitation{caFile: caFile, edge: edge, ingress: ingress}
 }
 
-// pinnedContract is the contract the verdict counts below are for.
-const pinnedContract = "../../harness/live/testdata/contract.yaml"
+// livePinnedContract is the contract the verdict counts below are for.
+const livePinnedContract = "../../harness/live/testdata/contract.yaml"
 
-func pinnedCases(t *testing.T) int {
+func livePinnedCases(t *testing.T) int {
 	t.Helper()
-	c, err := contract.Load(pinnedContract)
+	c, err := contract.Load(livePinnedContract)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -145,11 +145,11 @@ func pinnedCases(t *testing.T) int {
 
 func liveArgs(vantage, addr, caFile string, extra ...string) []string {
 	return append([]string{"run", "--target", "live", "--vantage", vantage, "--connect-to", addr, "--ca-file", caFile,
-		"--contract", pinnedContract, "--rate", "10", "--consecutive", "1", "--poll-timeout", "1s", "--poll-interval", "10ms",
+		"--contract", livePinnedContract, "--rate", "10", "--consecutive", "1", "--poll-timeout", "1s", "--poll-interval", "10ms",
 		"--request-timeout", "5s"}, extra...)
 }
 
-func wantSummary(t *testing.T, r result, code, passed, failed, inconclusive, na int) {
+func wantLiveSummary(t *testing.T, r liveResult, code, passed, failed, inconclusive, na int) {
 	t.Helper()
 	want := fmt.Sprintf("pretrain-check: %d passed, %d failed, %d inconclusive, %d n/a", passed, failed, inconclusive, na)
 	if r.code != code || r.summary() != want {
@@ -159,11 +159,11 @@ func wantSummary(t *testing.T, r result, code, passed, failed, inconclusive, na 
 
 func TestLiveRunExternal(t *testing.T) {
 	t.Parallel()
-	im := startImitation(t)
-	total := pinnedCases(t)
+	im := startLiveImitation(t)
+	total := livePinnedCases(t)
 	dir := t.TempDir()
-	r := runBinary(t, liveArgs("external", im.edge.Addr(), im.caFile, "-o", "json", "--report-dir", dir)...)
-	wantSummary(t, r, exitPassed, 18, 0, 1, total-19)
+	r := runLive(t, liveArgs("external", im.edge.Addr(), im.caFile, "-o", "json", "--report-dir", dir)...)
+	wantLiveSummary(t, r, exitPassed, 18, 0, 1, total-19)
 
 	var doc map[string]any
 	if err := json.Unmarshal([]byte(r.stdout), &doc); err != nil {
@@ -185,11 +185,11 @@ func TestLiveRunExternal(t *testing.T) {
 
 func TestLiveRunExternalFault(t *testing.T) {
 	t.Parallel()
-	im := startImitation(t)
+	im := startLiveImitation(t)
 	im.edge.SetFault(livetest.TestwikiToMWWeb)
-	total := pinnedCases(t)
-	r := runBinary(t, liveArgs("external", im.edge.Addr(), im.caFile, "-o", "junit")...)
-	wantSummary(t, r, exitFailed, 14, 4, 1, total-19)
+	total := livePinnedCases(t)
+	r := runLive(t, liveArgs("external", im.edge.Addr(), im.caFile, "-o", "junit")...)
+	wantLiveSummary(t, r, exitFailed, 14, 4, 1, total-19)
 	var suites struct {
 		XMLName xml.Name
 	}
@@ -208,10 +208,10 @@ func TestLiveRunExternalFault(t *testing.T) {
 
 func TestLiveRunInternal(t *testing.T) {
 	t.Parallel()
-	im := startImitation(t)
-	total := pinnedCases(t)
-	r := runBinary(t, liveArgs("internal", im.ingress.Addr(), im.caFile)...)
-	wantSummary(t, r, exitPassed, 20, 0, 0, total-20)
+	im := startLiveImitation(t)
+	total := livePinnedCases(t)
+	r := runLive(t, liveArgs("internal", im.ingress.Addr(), im.caFile)...)
+	wantLiveSummary(t, r, exitPassed, 20, 0, 0, total-20)
 	for _, want := range []string{"jobrunner-gateway-health-check-post", "n/a"} {
 		if !strings.Contains(r.stdout, want) {
 			t.Errorf("table lacks %q:\n%s", want, r.stdout)
@@ -222,7 +222,7 @@ func TestLiveRunInternal(t *testing.T) {
 // Bad usage is exit 2 and environment trouble exit 3, before any case.
 func TestLiveRunRefusals(t *testing.T) {
 	t.Parallel()
-	im := startImitation(t)
+	im := startLiveImitation(t)
 	static := filepath.Join(t.TempDir(), "static.yaml")
 	os.WriteFile(static, []byte("entries:\n  edge:\n    url: http://127.0.0.1:9\n"), 0o644)
 	for name, c := range map[string]struct {
@@ -236,7 +236,7 @@ func TestLiveRunRefusals(t *testing.T) {
 		"live flag, static file": {[]string{"run", "--target", static, "--connect-to", "127.0.0.1:1"}, exitUsage, "--connect-to: only for live targets"},
 		"unreachable":            {liveArgs("external", "127.0.0.1:1", im.caFile), exitEnvironment, "unreachable"},
 	} {
-		r := runBinary(t, c.args...)
+		r := runLive(t, c.args...)
 		if r.code != c.code || !strings.Contains(r.stderr, c.want) {
 			t.Errorf("%s: exit %d, stderr %q; want exit %d and %q", name, r.code, r.stderr, c.code, c.want)
 		}
@@ -249,39 +249,39 @@ func TestLiveRunRefusals(t *testing.T) {
 // A live target file given as --target FILE is recognised by its kind.
 func TestLiveTargetFile(t *testing.T) {
 	t.Parallel()
-	im := startImitation(t)
-	r := runBinary(t, "run", "--target", "../../fixtures/targets/live.yaml", "--vantage", "external",
-		"--connect-to", im.edge.Addr(), "--ca-file", im.caFile, "--contract", pinnedContract, "--rate", "10",
+	im := startLiveImitation(t)
+	r := runLive(t, "run", "--target", "../../fixtures/targets/live.yaml", "--vantage", "external",
+		"--connect-to", im.edge.Addr(), "--ca-file", im.caFile, "--contract", livePinnedContract, "--rate", "10",
 		"--consecutive", "1", "--focus", "edge-testwiki-main-page$", "--focus", "edge-dewiki-untouched$")
-	wantSummary(t, r, exitPassed, 1, 0, 0, 1)
+	wantLiveSummary(t, r, exitPassed, 1, 0, 0, 1)
 }
 
-func httpbbArgs(files []string, hosts, caFile string, extra ...string) []string {
+func httpbbCmdArgs(files []string, hosts, caFile string, extra ...string) []string {
 	args := append([]string{"httpbb"}, files...)
 	return append(append(args, "--hosts", hosts, "--ca-file", caFile, "--rate", "10"), extra...)
 }
 
 func TestHttpbbCommand(t *testing.T) {
 	t.Parallel()
-	im := startImitation(t)
+	im := startLiveImitation(t)
 	fx := func(n string) string { return "../../fixtures/httpbb/" + n }
 
-	r := runBinary(t, httpbbArgs([]string{fx("testwiki.yaml"), fx("testwiki-edge.yaml")}, im.edge.Addr(), im.caFile, "-o", "junit")...)
-	wantSummary(t, r, exitPassed, 11, 0, 0, 0)
+	r := runLive(t, httpbbCmdArgs([]string{fx("testwiki.yaml"), fx("testwiki-edge.yaml")}, im.edge.Addr(), im.caFile, "-o", "junit")...)
+	wantLiveSummary(t, r, exitPassed, 11, 0, 0, 0)
 	if err := xml.Unmarshal([]byte(r.stdout), new(struct{ XMLName xml.Name })); err != nil {
 		t.Fatalf("stdout is not JUnit XML: %v", err)
 	}
 
 	dir := t.TempDir()
-	r = runBinary(t, httpbbArgs([]string{fx("jobrunner.yaml")}, im.ingress.Addr(), im.caFile, "--report-dir", dir)...)
-	wantSummary(t, r, exitPassed, 7, 0, 0, 0)
+	r = runLive(t, httpbbCmdArgs([]string{fx("jobrunner.yaml")}, im.ingress.Addr(), im.caFile, "--report-dir", dir)...)
+	wantLiveSummary(t, r, exitPassed, 7, 0, 0, 0)
 	if _, err := os.Stat(filepath.Join(dir, "report.json")); err != nil {
 		t.Error(err)
 	}
 
 	im.edge.SetFault(livetest.TestwikiToMWWeb)
-	r = runBinary(t, httpbbArgs([]string{fx("testwiki.yaml")}, im.edge.Addr(), im.caFile, "-o", "json")...)
-	wantSummary(t, r, exitFailed, 1, 5, 0, 0)
+	r = runLive(t, httpbbCmdArgs([]string{fx("testwiki.yaml")}, im.edge.Addr(), im.caFile, "-o", "json")...)
+	wantLiveSummary(t, r, exitFailed, 1, 5, 0, 0)
 	if !strings.Contains(r.stdout, "testwiki.yaml:12 GET https://test.wikipedia.org/wiki/Main_Page") {
 		t.Errorf("JSON lacks the failing test's file:line name")
 	}
@@ -296,12 +296,12 @@ func TestHttpbbCommand(t *testing.T) {
 		code int
 		want string
 	}{
-		"malformed":   {httpbbArgs([]string{malformed}, im.edge.Addr(), im.caFile), exitUsage, "bad.yaml:3:3: unknown key \"assert_stauts\""},
-		"unsafe":      {httpbbArgs([]string{unsafe}, im.edge.Addr(), im.caFile), exitUsage, "unsafe.yaml:2:3: DELETE"},
+		"malformed":   {httpbbCmdArgs([]string{malformed}, im.edge.Addr(), im.caFile), exitUsage, "bad.yaml:3:3: unknown key \"assert_stauts\""},
+		"unsafe":      {httpbbCmdArgs([]string{unsafe}, im.edge.Addr(), im.caFile), exitUsage, "unsafe.yaml:2:3: DELETE"},
 		"no file":     {[]string{"httpbb"}, exitUsage, "requires at least 1 arg"},
-		"unreachable": {httpbbArgs([]string{fx("testwiki.yaml")}, "127.0.0.1:1", im.caFile), exitEnvironment, "no httpbb test got an answer"},
+		"unreachable": {httpbbCmdArgs([]string{fx("testwiki.yaml")}, "127.0.0.1:1", im.caFile), exitEnvironment, "no httpbb test got an answer"},
 	} {
-		r := runBinary(t, c.args...)
+		r := runLive(t, c.args...)
 		if r.code != c.code || !strings.Contains(r.stderr, c.want) {
 			t.Errorf("%s: exit %d, stderr %q; want exit %d and %q", name, r.code, r.stderr, c.code, c.want)
 		}
