@@ -1,0 +1,213 @@
+package cluster
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"path/filepath"
+	"regexp"
+	"sort"
+)
+
+// Profiles: which ingress controller serves the Ingress objects.
+const (
+	// ProfileAirgap runs Traefik's ingress-nginx provider on the node image
+	// built here (no registry needed).
+	ProfileAirgap = "airgap"
+	// ProfileUpstream runs the real ingress-nginx on kindest/node; it needs
+	// a registry, so on the air-gapped machines it is only dry-run.
+	ProfileUpstream = "upstream"
+)
+
+// Logical image names the manifests use ('{{ image "mwstub" }}').
+const (
+	ImageNode    = "node"
+	ImageStub    = "mwstub"
+	ImageTraefik = "traefik"
+	ImageATS     = "ats"
+	ImageHAProxy = "haproxy"
+)
+
+// Defaults.
+const (
+	DefaultName       = "pretrain-check"
+	DefaultConfigFile = "kind-config.yaml"
+	DefaultFixtures   = "fixtures/kind"
+)
+
+// Option configures Up.
+type Option func(*options) error
+
+type options struct {
+	name       string
+	configFile string
+	fixtures   string
+	profile    string
+	images     map[string]string
+	keep       bool
+	reuse      bool
+	reportDir  string
+	kubeconfig string
+	timeouts   Timeouts
+	logger     io.Writer
+}
+
+func defaultOptions() options {
+	return options{
+		name:       DefaultName,
+		configFile: DefaultConfigFile,
+		fixtures:   DefaultFixtures,
+		profile:    ProfileAirgap,
+		images:     map[string]string{},
+		reuse:      true,
+		timeouts:   DefaultTimeouts(),
+		logger:     io.Discard,
+	}
+}
+
+// kind cluster names become container names and kubeconfig contexts.
+var clusterName = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]{0,48}[a-z0-9])?$`)
+
+// WithName names the kind cluster (default "pretrain-check").
+func WithName(name string) Option {
+	return func(o *options) error {
+		if !clusterName.MatchString(name) {
+			return fmt.Errorf("cluster name %q: want lowercase letters, digits and '-', at most 50", name)
+		}
+		o.name = name
+		return nil
+	}
+}
+
+// WithConfigFile is the kind config (default "kind-config.yaml").
+func WithConfigFile(path string) Option {
+	return func(o *options) error {
+		if path == "" {
+			return errors.New("kind config path is empty")
+		}
+		o.configFile = path
+		return nil
+	}
+}
+
+// WithFixtures is the fixtures/kind directory (manifests, configmaps,
+// upstream); default "fixtures/kind".
+func WithFixtures(dir string) Option {
+	return func(o *options) error {
+		if dir == "" {
+			return errors.New("fixtures directory is empty")
+		}
+		o.fixtures = dir
+		return nil
+	}
+}
+
+// WithProfile picks ProfileAirgap (default) or ProfileUpstream.
+func WithProfile(profile string) Option {
+	return func(o *options) error {
+		if profile != ProfileAirgap && profile != ProfileUpstream {
+			return fmt.Errorf("profile %q: want %q or %q", profile, ProfileAirgap, ProfileUpstream)
+		}
+		o.profile = profile
+		return nil
+	}
+}
+
+// WithNodeImage is the kind node image (same as WithImages ImageNode).
+func WithNodeImage(ref string) Option {
+	return WithImages(map[string]string{ImageNode: ref})
+}
+
+// WithImages sets image references by logical name (ImageNode, ImageStub,
+// ...), e.g. from the images manifest; later calls override earlier ones
+// name by name. Every image a manifest names must be set.
+func WithImages(refs map[string]string) Option {
+	return func(o *options) error {
+		var empty []string
+		for name, ref := range refs {
+			if ref == "" {
+				empty = append(empty, name)
+				continue
+			}
+			o.images[name] = ref
+		}
+		if len(empty) > 0 {
+			sort.Strings(empty)
+			return fmt.Errorf("images %q: empty reference", empty)
+		}
+		return nil
+	}
+}
+
+// WithKeep keeps the cluster when Up fails or is interrupted (for
+// debugging); callers also skip their teardown.
+func WithKeep(keep bool) Option {
+	return func(o *options) error { o.keep = keep; return nil }
+}
+
+// WithReuse (default true) reuses an existing cluster of the same name
+// created from the same kind config and node image (a kept cluster);
+// false deletes it and creates a new one. A cluster that does not match,
+// or whose API does not answer (an interrupted run), is always replaced.
+func WithReuse(reuse bool) Option {
+	return func(o *options) error { o.reuse = reuse; return nil }
+}
+
+// WithReportDir is where diagnostics are written on failure
+// (<dir>/diagnostics/...); empty means the logger only.
+func WithReportDir(dir string) Option {
+	return func(o *options) error { o.reportDir = dir; return nil }
+}
+
+// WithKubeconfig writes the cluster's kubeconfig to path instead of kind's
+// default ($KUBECONFIG or ~/.kube/config).
+func WithKubeconfig(path string) Option {
+	return func(o *options) error { o.kubeconfig = path; return nil }
+}
+
+// WithTimeouts sets the time budgets; zero fields keep their defaults.
+func WithTimeouts(t Timeouts) Option {
+	return func(o *options) error {
+		t = t.withDefaults()
+		if err := t.validate(); err != nil {
+			return fmt.Errorf("timeouts: %w", err)
+		}
+		o.timeouts = t
+		return nil
+	}
+}
+
+// WithLogger receives one line per step and, on failure, the diagnostics.
+func WithLogger(w io.Writer) Option {
+	return func(o *options) error {
+		if w == nil {
+			w = io.Discard
+		}
+		o.logger = w
+		return nil
+	}
+}
+
+func buildOptions(opts []Option) (options, error) {
+	o := defaultOptions()
+	var errs []error
+	for _, opt := range opts {
+		if err := opt(&o); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return o, fmt.Errorf("options: %w", err)
+	}
+	if o.images[ImageNode] == "" {
+		return o, errors.New("options: no node image (WithNodeImage or WithImages)")
+	}
+	for _, p := range []*string{&o.configFile, &o.fixtures} {
+		abs, err := filepath.Abs(*p)
+		if err != nil {
+			return o, fmt.Errorf("options: resolve %q: %w", *p, err)
+		}
+		*p = abs
+	}
+	return o, nil
+}

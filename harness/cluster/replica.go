@@ -1,0 +1,150 @@
+package cluster
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+	"sigs.k8s.io/e2e-framework/klient"
+	"sigs.k8s.io/e2e-framework/klient/k8s"
+	kindcluster "sigs.k8s.io/kind/pkg/cluster"
+
+	"gitlab.wikimedia.org/repos/sre/pretrain-check/harness/kindtarget"
+	"gitlab.wikimedia.org/repos/sre/pretrain-check/harness/target"
+)
+
+// Replica is a running kind replica.
+type Replica struct {
+	name     string
+	opts     options
+	provider *kindcluster.Provider
+	target   *kindtarget.Target
+	bundle   bundle
+	stamp    string
+	reused   bool
+
+	kubeconfig string
+	rest       *rest.Config
+	client     klient.Client
+	clientset  kubernetes.Interface
+}
+
+// Name is the kind cluster's name.
+func (r *Replica) Name() string { return r.name }
+
+// Reused reports whether Up found the cluster already running.
+func (r *Replica) Reused() bool { return r.reused }
+
+// Target maps every contract entry point to the replica's 127.0.0.1 ports.
+func (r *Replica) Target() target.Target { return r.target }
+
+// KindTarget is Target with its kind-specific methods.
+func (r *Replica) KindTarget() *kindtarget.Target { return r.target }
+
+// Client is the e2e-framework client of the cluster's API server.
+func (r *Replica) Client() klient.Client { return r.client }
+
+// Clientset is the client-go clientset of the cluster's API server.
+func (r *Replica) Clientset() kubernetes.Interface { return r.clientset }
+
+// RESTConfig is the cluster's API server configuration.
+func (r *Replica) RESTConfig() *rest.Config { return r.rest }
+
+// KubeConfig is the cluster's kubeconfig (host address).
+func (r *Replica) KubeConfig() string { return r.kubeconfig }
+
+// Down deletes the kind cluster (and its kubeconfig entry), printing
+// "[down] teardown 4.9s". Deleting a cluster that does not exist is not an
+// error.
+func (r *Replica) Down(ctx context.Context) error {
+	err := runStep(ctx, r.opts.logger, "down", step{name: "teardown", timeout: r.opts.timeouts.Delete, run: func(ctx context.Context) (string, error) {
+		return fmt.Sprintf("cluster %q", r.name), r.delete(ctx)
+	}})
+	if err != nil {
+		return fmt.Errorf("tear down replica %q: %w", r.name, err)
+	}
+	return nil
+}
+
+// delete runs kind's Delete, which takes no context, giving up waiting on
+// ctx (kind keeps deleting in the background).
+func (r *Replica) delete(ctx context.Context) error {
+	done := make(chan error, 1)
+	go func() { done <- r.provider.Delete(r.name, r.opts.kubeconfig) }()
+	select {
+	case err := <-done:
+		if err != nil {
+			return fmt.Errorf("delete kind cluster %q: %w", r.name, err)
+		}
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("delete kind cluster %q: %w", r.name, ctx.Err())
+	}
+}
+
+// Restore re-applies every manifest (server-side apply: whatever a fault
+// changed is set back), waits for the rollouts and reconverges, printing
+// one line per step with the "restore" prefix.
+func (r *Replica) Restore(ctx context.Context) error {
+	steps := []step{
+		{name: "apply", timeout: r.opts.timeouts.Apply, run: r.apply},
+		{name: "ready", timeout: r.opts.timeouts.Ready, run: r.ready},
+		{name: "converge", timeout: r.opts.timeouts.Converge + r.opts.timeouts.Request, run: r.converge},
+	}
+	if err := runSteps(ctx, r.opts.logger, "restore", steps); err != nil {
+		return fmt.Errorf("restore replica %q: %w", r.name, err)
+	}
+	return nil
+}
+
+// Converge probes the entry points until they converge (after a change).
+func (r *Replica) Converge(ctx context.Context) error {
+	_, err := converge(ctx, r.target, r.opts.timeouts)
+	return err
+}
+
+// WaitReady waits for every Deployment of the replica to be rolled out.
+func (r *Replica) WaitReady(ctx context.Context) error {
+	_, err := r.ready(ctx)
+	return err
+}
+
+// RestartDeployment rolls a Deployment's pods (as `kubectl rollout
+// restart` does) and waits until the new ones are rolled out: the way to
+// make a proxy re-read a changed ConfigMap.
+func (r *Replica) RestartDeployment(ctx context.Context, namespace, name string) error {
+	patch := fmt.Sprintf(`{"spec":{"template":{"metadata":{"annotations":{"kubectl.kubernetes.io/restartedAt":%q}}}}}`, time.Now().Format(time.RFC3339Nano))
+	d := &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: namespace}}
+	if err := r.client.Resources().Patch(ctx, d, k8s.Patch{PatchType: types.StrategicMergePatchType, Data: []byte(patch)}); err != nil {
+		return fmt.Errorf("restart deployment %s/%s: %w", namespace, name, err)
+	}
+	timeout := r.opts.timeouts.Ready
+	if dl, ok := ctx.Deadline(); ok {
+		timeout = time.Until(dl)
+	}
+	if err := waitRolledOut(ctx, r.client.Resources(), []deploymentRef{{namespace, name}}, timeout, 500*time.Millisecond); err != nil {
+		return fmt.Errorf("restart deployment %s/%s: %w", namespace, name, err)
+	}
+	return nil
+}
+
+// DryRun renders a profile's manifests with the replica's images and
+// server-side applies them in dry-run mode against the replica's API
+// server: schema, strict field validation, admission and immutable-field
+// checks, nothing persisted. It is how the upstream profile (which needs
+// a registry) stays valid here. It returns the number of objects checked.
+func (r *Replica) DryRun(ctx context.Context, profile string) (int, error) {
+	b, err := loadBundle(r.opts.fixtures, profile, r.opts.images)
+	if err != nil {
+		return 0, fmt.Errorf("dry-run profile %q: %w", profile, err)
+	}
+	if err := applyObjects(ctx, r.client.Resources(), b.objects, true); err != nil {
+		return len(b.objects), fmt.Errorf("dry-run profile %q: %w", profile, err)
+	}
+	return len(b.objects), nil
+}

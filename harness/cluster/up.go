@@ -1,0 +1,311 @@
+package cluster
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+	"sigs.k8s.io/e2e-framework/klient"
+	kindcluster "sigs.k8s.io/kind/pkg/cluster"
+
+	"gitlab.wikimedia.org/repos/sre/pretrain-check/harness/kindtarget"
+)
+
+// Stamp: what a cluster was created from, so a later run can tell whether
+// an existing cluster of the same name may be reused.
+const (
+	stampNamespace = "kube-system"
+	stampName      = "pretrain-check-replica"
+	stampKey       = "created-from"
+)
+
+// Up brings the replica up: create (or reuse) the kind cluster, load the
+// images, apply the manifests, wait for every Deployment, and probe the
+// entry points until they converge. Each step prints one line on the
+// logger. On any failure, or when ctx is cancelled (SIGINT), it prints the
+// failing step and the diagnostics, writes them under the report
+// directory, and deletes the cluster unless WithKeep; the error is a
+// *StepError naming the step.
+func Up(ctx context.Context, opts ...Option) (*Replica, error) {
+	o, err := buildOptions(opts)
+	if err != nil {
+		return nil, fmt.Errorf("bring up replica: %w", err)
+	}
+	r, err := newReplica(o)
+	if err != nil {
+		return nil, fmt.Errorf("bring up replica %q: %w", o.name, err)
+	}
+	steps := []step{
+		{name: "create", timeout: o.timeouts.Create + o.timeouts.Delete, run: r.createOrReuse},
+		{name: "load", timeout: o.timeouts.Load, run: r.load},
+		{name: "apply", timeout: o.timeouts.Apply, run: r.apply},
+		{name: "ready", timeout: o.timeouts.Ready, run: r.ready},
+		{name: "converge", timeout: o.timeouts.Converge + o.timeouts.Request, run: r.converge},
+	}
+	err = runSteps(ctx, o.logger, "up", steps)
+	if err == nil {
+		return r, nil
+	}
+	r.fail(err)
+	return nil, fmt.Errorf("bring up replica %q: %w", o.name, err)
+}
+
+// fail runs after a failed or interrupted bring-up: diagnostics first (the
+// cluster must still exist), then the teardown unless keep. Both get fresh
+// contexts: the caller's may be cancelled already.
+func (r *Replica) fail(cause error) {
+	w := r.opts.logger
+	if exists, _ := r.exists(); exists {
+		ctx, cancel := context.WithTimeout(context.Background(), r.opts.timeouts.Diagnostics)
+		if err := r.collect(ctx, r.opts.reportDir, true); err != nil {
+			fmt.Fprintf(w, "[diagnostics] incomplete: %v\n", err)
+		}
+		cancel()
+	}
+	if r.opts.keep {
+		fmt.Fprintf(w, "[up] keeping cluster %q (keep): delete it with `pretrain-check down` or `kind delete cluster --name %s`\n", r.name, r.name)
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), r.opts.timeouts.Delete)
+	defer cancel()
+	if err := r.Down(ctx); err != nil {
+		fmt.Fprintf(w, "[down] could not delete cluster %q after %v: %v\n", r.name, cause, err)
+	}
+}
+
+func newReplica(o options) (*Replica, error) {
+	cfg, err := os.ReadFile(o.configFile)
+	if err != nil {
+		return nil, fmt.Errorf("read kind config: %w", err)
+	}
+	ports, err := kindtarget.ParseHostPorts(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("read kind config %q: %w", o.configFile, err)
+	}
+	tg, err := kindtarget.New(ports)
+	if err != nil {
+		return nil, fmt.Errorf("kind config %q: %w", o.configFile, err)
+	}
+	b, err := loadBundle(o.fixtures, o.profile, o.images)
+	if err != nil {
+		return nil, err
+	}
+	h := sha256.New()
+	h.Write(cfg)
+	fmt.Fprintf(h, "\x00%s", o.images[ImageNode])
+	return &Replica{
+		name:     o.name,
+		opts:     o,
+		provider: kindcluster.NewProvider(kindcluster.ProviderWithDocker(), kindcluster.ProviderWithLogger(&kindLogger{w: o.logger})),
+		target:   tg,
+		bundle:   b,
+		stamp:    hex.EncodeToString(h.Sum(nil))[:16],
+	}, nil
+}
+
+// exists reports whether a kind cluster called name has nodes.
+func (r *Replica) exists() (bool, error) {
+	names, err := r.provider.List()
+	if err != nil {
+		return false, fmt.Errorf("list kind clusters: %w", err)
+	}
+	for _, n := range names {
+		if n == r.name {
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
+func (r *Replica) createOrReuse(ctx context.Context) (string, error) {
+	exists, err := r.exists()
+	if err != nil {
+		return "", err
+	}
+	replaced := ""
+	if exists {
+		why := "reuse disabled"
+		if r.opts.reuse {
+			if why = r.reusable(ctx); why == "" {
+				r.reused = true
+				return fmt.Sprintf("reused cluster %q", r.name), nil
+			}
+		}
+		if err := r.delete(ctx); err != nil {
+			return "", fmt.Errorf("delete existing cluster %q (%s): %w", r.name, why, err)
+		}
+		replaced = fmt.Sprintf("; replaced an existing cluster: %s", why)
+	}
+	if err := r.create(ctx); err != nil {
+		return "", err
+	}
+	if err := r.connect(); err != nil {
+		return "", err
+	}
+	if err := r.writeStamp(ctx); err != nil {
+		return "", err
+	}
+	return fmt.Sprintf("node image %s%s", r.opts.images[ImageNode], replaced), nil
+}
+
+// create runs kind's Create, which takes no context: on cancellation the
+// cluster is deleted at once (so Create fails fast) and again once Create
+// returns, in case it had not made its node yet.
+func (r *Replica) create(ctx context.Context) error {
+	cfg, err := os.ReadFile(r.opts.configFile)
+	if err != nil {
+		return fmt.Errorf("read kind config: %w", err)
+	}
+	copts := []kindcluster.CreateOption{
+		kindcluster.CreateWithRawConfig(cfg),
+		kindcluster.CreateWithNodeImage(r.opts.images[ImageNode]),
+		kindcluster.CreateWithWaitForReady(r.opts.timeouts.Create),
+		kindcluster.CreateWithDisplayUsage(false),
+		kindcluster.CreateWithDisplaySalutation(false),
+	}
+	if r.opts.kubeconfig != "" {
+		copts = append(copts, kindcluster.CreateWithKubeconfigPath(r.opts.kubeconfig))
+	}
+	done := make(chan error, 1)
+	go func() { done <- r.provider.Create(r.name, copts...) }()
+	select {
+	case err := <-done:
+		if err != nil {
+			return fmt.Errorf("create kind cluster %q: %w", r.name, err)
+		}
+		return nil
+	case <-ctx.Done():
+		fmt.Fprintf(r.opts.logger, "[up] create interrupted: deleting cluster %q while kind finishes\n", r.name)
+		delErr := r.delete(context.Background())
+		createErr := <-done
+		delErr2 := r.delete(context.Background())
+		return errors.Join(ctx.Err(), createErr, delErr, delErr2)
+	}
+}
+
+// reusable returns "" when the existing cluster may be reused, else why not.
+func (r *Replica) reusable(ctx context.Context) string {
+	if err := r.connect(); err != nil {
+		return fmt.Sprintf("no usable kubeconfig: %v", err)
+	}
+	cctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	defer cancel()
+	cm, err := r.clientset.CoreV1().ConfigMaps(stampNamespace).Get(cctx, stampName, metav1.GetOptions{})
+	if err != nil {
+		r.client, r.clientset = nil, nil
+		return fmt.Sprintf("API server not answering or stamp missing (an interrupted run?): %v", err)
+	}
+	if got := cm.Data[stampKey]; got != r.stamp {
+		r.client, r.clientset = nil, nil
+		return fmt.Sprintf("created from another kind config or node image (stamp %q, want %q)", got, r.stamp)
+	}
+	return ""
+}
+
+func (r *Replica) writeStamp(ctx context.Context) error {
+	cm := &corev1.ConfigMap{
+		ObjectMeta: metav1.ObjectMeta{Name: stampName, Namespace: stampNamespace,
+			Labels: map[string]string{"app.kubernetes.io/part-of": "pretrain-check"}},
+		Data: map[string]string{
+			stampKey:     r.stamp,
+			"node-image": r.opts.images[ImageNode],
+			"created-at": time.Now().UTC().Format(time.RFC3339),
+		},
+	}
+	if _, err := r.clientset.CoreV1().ConfigMaps(stampNamespace).Create(ctx, cm, metav1.CreateOptions{FieldManager: FieldManager}); err != nil {
+		return fmt.Errorf("write replica stamp %s/%s: %w", stampNamespace, stampName, err)
+	}
+	return nil
+}
+
+// connect builds the API clients from the cluster's kubeconfig.
+func (r *Replica) connect() error {
+	kc, err := r.provider.KubeConfig(r.name, false)
+	if err != nil {
+		return fmt.Errorf("get kubeconfig of cluster %q: %w", r.name, err)
+	}
+	cfg, err := clientcmd.RESTConfigFromKubeConfig([]byte(kc))
+	if err != nil {
+		return fmt.Errorf("parse kubeconfig of cluster %q: %w", r.name, err)
+	}
+	cfg.Timeout = 30 * time.Second
+	return r.setClients(kc, cfg)
+}
+
+func (r *Replica) setClients(kubeconfig string, cfg *rest.Config) error {
+	kc, err := klient.New(cfg)
+	if err != nil {
+		return fmt.Errorf("build client: %w", err)
+	}
+	cs, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		return fmt.Errorf("build clientset: %w", err)
+	}
+	r.kubeconfig, r.rest, r.client, r.clientset = kubeconfig, cfg, kc, cs
+	return nil
+}
+
+func (r *Replica) load(ctx context.Context) (string, error) {
+	ns, err := r.provider.ListInternalNodes(r.name)
+	if err != nil {
+		return "", fmt.Errorf("list nodes of cluster %q: %w", r.name, err)
+	}
+	var refs []string
+	for _, name := range r.bundle.images {
+		if ref, ok := r.opts.images[name]; ok && !strings.HasPrefix(ref, "registry.k8s.io/") {
+			refs = append(refs, ref)
+		}
+	}
+	res, err := loadImages(ctx, ns, refs)
+	if err != nil {
+		return "", err
+	}
+	return fmt.Sprintf("%d images loaded, %d already on the node", len(res.loaded), len(res.present)), nil
+}
+
+func (r *Replica) apply(ctx context.Context) (string, error) {
+	if err := applyObjects(ctx, r.client.Resources(), r.bundle.objects, false); err != nil {
+		return "", err
+	}
+	return fmt.Sprintf("%d objects, profile %s", len(r.bundle.objects), r.opts.profile), nil
+}
+
+// deploymentRefs are the bundle's Deployments plus CoreDNS, which the
+// proxies need to resolve their upstreams.
+func (r *Replica) deploymentRefs() []deploymentRef {
+	refs := []deploymentRef{{namespace: "kube-system", name: "coredns"}}
+	for _, o := range r.bundle.deployments() {
+		refs = append(refs, deploymentRef{namespace: o.u.GetNamespace(), name: o.u.GetName()})
+	}
+	return refs
+}
+
+func (r *Replica) ready(ctx context.Context) (string, error) {
+	refs := r.deploymentRefs()
+	timeout := r.opts.timeouts.Ready
+	if dl, ok := ctx.Deadline(); ok {
+		timeout = time.Until(dl)
+	}
+	if err := waitRolledOut(ctx, r.client.Resources(), refs, timeout, time.Second); err != nil {
+		return "", err
+	}
+	return fmt.Sprintf("%d deployments", len(refs)), nil
+}
+
+func (r *Replica) converge(ctx context.Context) (string, error) {
+	res, err := converge(ctx, r.target, r.opts.timeouts)
+	if err != nil {
+		return "", err
+	}
+	return fmt.Sprintf("%d probes, %d in a row each; slowest %s %.1fs", res.probes, r.opts.timeouts.RequiredConsecutive, res.slowest, res.slowestT.Seconds()), nil
+}
