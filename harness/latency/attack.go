@@ -8,12 +8,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"net/url"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	vegeta "github.com/tsenart/vegeta/v12/lib"
@@ -172,7 +172,7 @@ func Attack(ctx context.Context, ep target.Endpoint, cs *contract.Case, b *contr
 	}
 
 	col := newCollector(c, b, cs)
-	a.run(ctx, b.Name, plan.Rate, uint64(plan.Requests), col.add)
+	a.run(ctx, b.Name, plan.Rate, uint64(plan.Requests), 0, col.add)
 	col.finish(&res)
 	res.Elapsed = time.Since(res.Started)
 	if err := ctx.Err(); err != nil && res.Requests < plan.Requests {
@@ -193,6 +193,7 @@ type attack struct {
 	maxBody    int64
 	maxWorkers uint64
 	displayURL string
+	conns      *connSet // every open connection, closed when the attack is cancelled
 }
 
 func method(req contract.Request) string {
@@ -232,7 +233,7 @@ func newAttack(ep target.Endpoint, cs *contract.Case, opts Options) (*attack, er
 	m := method(req)
 	bust := opts.Live && (m == http.MethodGet || m == http.MethodHead) && !hasHeader(req.Headers, probe.XWDHeader)
 
-	a := &attack{maxWorkers: opts.MaxWorkers}
+	a := &attack{maxWorkers: opts.MaxWorkers, conns: &connSet{conns: map[net.Conn]struct{}{}}}
 	dialer := &net.Dialer{Timeout: opts.Timeout, KeepAlive: 30 * time.Second}
 	a.transport = &http.Transport{
 		Proxy:                 nil, // never an environment proxy: we choose where to connect
@@ -249,7 +250,7 @@ func newAttack(ep target.Endpoint, cs *contract.Case, opts Options) (*attack, er
 		if err := a.forwardTargeter(ep, req, m, path, bust, opts); err != nil {
 			return nil, err
 		}
-		a.transport.DialContext = dialer.DialContext
+		a.transport.DialContext = a.conns.dial(dialer.DialContext)
 	case ep.URL == nil:
 		return nil, fmt.Errorf("entry %q: endpoint has no URL", ep.Entry)
 	default:
@@ -259,12 +260,12 @@ func newAttack(ep target.Endpoint, cs *contract.Case, opts Options) (*attack, er
 		if _, _, err := net.SplitHostPort(connect); err != nil {
 			connect = net.JoinHostPort(connect, defaultPort("", scheme))
 		}
-		a.transport.DialContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
+		a.transport.DialContext = a.conns.dial(func(ctx context.Context, network, addr string) (net.Conn, error) {
 			if addr != want {
 				return nil, fmt.Errorf("dial %q: a latency attack only connects for %q", addr, want)
 			}
 			return dialer.DialContext(ctx, network, connect)
-		}
+		})
 		if scheme == "https" {
 			cfg := &tls.Config{MinVersion: tls.VersionTLS12}
 			if ep.TLS != nil {
@@ -430,61 +431,85 @@ func (a *attack) admit(ctx context.Context, guard func(*http.Request) error, tim
 }
 
 // run sends requests at rate (0: as fast as the workers allow) until max
-// have been sent (0: until ctx is done), handing every result to add. It
-// returns once every result has been drained. ctx stops the attack and
-// cancels the requests in flight.
-func (a *attack) run(ctx context.Context, name string, rate float64, max uint64, add func(*vegeta.Result, bool)) {
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	client := *a.client
-	client.Transport = ctxTransport{ctx: ctx, base: a.transport}
+// have been sent or du has passed (0: no limit; ctx ends the attack too),
+// handing every result to add. It returns once every result has been
+// drained. ctx stops the attack and fails the requests in flight by
+// closing their connections (vegeta builds requests without a context;
+// a connection is cheaper to track than every request).
+func (a *attack) run(ctx context.Context, name string, rate float64, max uint64, du time.Duration, add func(*vegeta.Result, bool)) {
 	workers := min(uint64(vegeta.DefaultWorkers), a.maxWorkers)
 	if max > 0 {
 		workers = min(workers, max)
 	}
 	atk := vegeta.NewAttacker(
-		vegeta.Client(&client),
+		vegeta.Client(a.client),
 		vegeta.Workers(workers),
 		vegeta.MaxWorkers(a.maxWorkers),
 		vegeta.MaxBody(a.maxBody),
 	)
 	defer a.transport.CloseIdleConnections()
-	stop := context.AfterFunc(ctx, func() { atk.Stop() })
+	stop := context.AfterFunc(ctx, func() {
+		atk.Stop()
+		a.conns.closeAll()
+	})
 	defer stop()
-	for r := range atk.Attack(a.targeter, pacer{rate: rate, max: max}, 0, name) {
+	for r := range atk.Attack(a.targeter, pacer{rate: rate, max: max}, du, name) {
 		add(r, a.forward)
 	}
 }
 
-// ctxTransport ties every request to the attack's context, so stopping the
-// attack cancels the requests in flight (vegeta builds them without one).
-type ctxTransport struct {
-	ctx  context.Context
-	base http.RoundTripper
+// connSet tracks an attack's open connections. Once closed, it closes
+// every connection it holds and every new one.
+type connSet struct {
+	mu     sync.Mutex
+	conns  map[net.Conn]struct{}
+	closed bool
 }
 
-func (t ctxTransport) RoundTrip(req *http.Request) (*http.Response, error) {
-	ctx, cancel := context.WithCancel(req.Context())
-	stop := context.AfterFunc(t.ctx, cancel)
-	resp, err := t.base.RoundTrip(req.WithContext(ctx))
-	if err != nil {
-		stop()
-		cancel()
-		return nil, err
+func (s *connSet) dial(next func(ctx context.Context, network, addr string) (net.Conn, error)) func(ctx context.Context, network, addr string) (net.Conn, error) {
+	return func(ctx context.Context, network, addr string) (net.Conn, error) {
+		c, err := next(ctx, network, addr)
+		if err != nil {
+			return nil, err
+		}
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		if s.closed {
+			c.Close()
+			return nil, fmt.Errorf("dial %q: attack stopped", addr)
+		}
+		tc := &trackedConn{Conn: c, set: s}
+		s.conns[tc] = struct{}{}
+		return tc, nil
 	}
-	resp.Body = &cancelBody{ReadCloser: resp.Body, done: func() { stop(); cancel() }}
-	return resp, nil
 }
 
-type cancelBody struct {
-	io.ReadCloser
-	done func()
+func (s *connSet) closeAll() {
+	s.mu.Lock()
+	s.closed = true
+	conns := make([]net.Conn, 0, len(s.conns))
+	for c := range s.conns {
+		conns = append(conns, c)
+	}
+	s.mu.Unlock()
+	for _, c := range conns {
+		c.Close()
+	}
 }
 
-func (b *cancelBody) Close() error {
-	err := b.ReadCloser.Close()
-	b.done()
-	return err
+type trackedConn struct {
+	net.Conn
+	set  *connSet
+	once sync.Once
+}
+
+func (c *trackedConn) Close() error {
+	c.once.Do(func() {
+		c.set.mu.Lock()
+		delete(c.set.conns, c)
+		c.set.mu.Unlock()
+	})
+	return c.Conn.Close()
 }
 
 // collector turns vegeta results into the Result's evidence.
@@ -492,16 +517,17 @@ type collector struct {
 	c      *contract.Contract
 	b      *contract.Budget
 	cs     *contract.Case
-	m      vegeta.Metrics
+	m      vegeta.Metrics // filled by finish
 	res    Result
 	begin  time.Time
 	first  time.Time
 	last   time.Time
 	errIdx map[string]int
+	ids    map[identityKey]served
 }
 
 func newCollector(c *contract.Contract, b *contract.Budget, cs *contract.Case) *collector {
-	return &collector{c: c, b: b, cs: cs, errIdx: map[string]int{}, begin: time.Now(),
+	return &collector{c: c, b: b, cs: cs, errIdx: map[string]int{}, ids: map[identityKey]served{}, begin: time.Now(),
 		res: Result{Statuses: map[int]int{}, ServedBy: map[string]int{}}}
 }
 
@@ -544,12 +570,6 @@ func (col *collector) add(r *vegeta.Result, forward bool) {
 		body = r.Body
 	}
 
-	// vegeta's own figures, on the latency this package judges.
-	vr := *r
-	vr.Latency = s.Latency
-	vr.Code = uint16(s.Status)
-	col.m.Add(&vr)
-
 	if col.first.IsZero() || r.Timestamp.Before(col.first) {
 		col.first = r.Timestamp
 	}
@@ -563,15 +583,15 @@ func (col *collector) add(r *vegeta.Result, forward bool) {
 	}
 	ok := false
 	if h != nil {
-		id := probe.Identify(h)
-		s.ServedBy = servedByKey(id)
+		id := col.identify(h)
+		s.ServedBy = id.key
 		cacheStatus := strings.TrimSpace(h.Get(probe.CacheStatusHeader))
 		cached := cacheStatus != "" && cacheStatus != "miss" && cacheStatus != "pass"
 		if cached {
 			col.res.Cached++
 		}
-		backendOK := col.backendOK(id)
-		if id.Known() && !backendOK {
+		backendOK := id.backendOK
+		if id.known && !backendOK {
 			col.res.WrongBackend++
 			if col.res.WrongBackends == nil {
 				col.res.WrongBackends = map[string]int{}
@@ -608,6 +628,34 @@ func (col *collector) addError(e string) {
 	}
 	col.errIdx[e] = len(col.res.Errors)
 	col.res.Errors = append(col.res.Errors, ErrorCount{Error: e, Count: 1})
+}
+
+// served is who answered, as the collector judges it.
+type served struct {
+	key              string // ServedBy key
+	known, backendOK bool
+}
+
+// identityKey is the headers that identify who answered.
+type identityKey struct{ identity, server string }
+
+// maxIdentities bounds the identification cache (an attack meets a handful
+// of backends; a misbehaving one with a new pod per answer is not cached).
+const maxIdentities = 64
+
+// identify reads who answered from the response headers, caching by their
+// values: thousands of answers come from the same few pods.
+func (col *collector) identify(h http.Header) served {
+	k := identityKey{h.Get(identity.Header), h.Get("Server")}
+	if v, ok := col.ids[k]; ok {
+		return v
+	}
+	id := probe.Identify(h)
+	v := served{key: servedByKey(id), known: id.Known(), backendOK: col.backendOK(id)}
+	if len(col.ids) < maxIdentities {
+		col.ids[k] = v
+	}
+	return v
 }
 
 // statusOK: one of the budget's success statuses, else what the case expects.
@@ -669,7 +717,6 @@ func expected(b *contract.Budget, cs *contract.Case) string {
 
 // finish computes the summary figures into res.
 func (col *collector) finish(res *Result) {
-	col.m.Close()
 	got := col.res
 	res.Requests = got.Requests
 	res.Statuses = got.Statuses
@@ -682,6 +729,13 @@ func (col *collector) finish(res *Result) {
 	res.WrongBackends = got.WrongBackends
 	res.FirstFailure = got.FirstFailure
 	sort.Slice(got.Samples, func(i, j int) bool { return got.Samples[i].Seq < got.Samples[j].Seq })
+	// vegeta's own figures (percentiles by its t-digest), on the latency
+	// this package judges, computed after the attack so the result loop
+	// stays light.
+	for _, s := range got.Samples {
+		col.m.Add(&vegeta.Result{Code: uint16(s.Status), Timestamp: col.begin.Add(s.Offset), Latency: s.Latency})
+	}
+	col.m.Close()
 	shift := col.first.Sub(col.begin)
 	for i := range got.Samples {
 		got.Samples[i].Offset -= shift
