@@ -139,6 +139,10 @@ func edgeFixture(t *testing.T, rel string) string {
 // directory holds the packaged defaults plus the replica's remap.config
 // and edge.lua.
 func startEdge(t *testing.T, ups map[string]upstream) string {
+	return startEdgeWith(t, ups, edgeFixture(t, "pretrain-infra/edge-config/edge.lua"))
+}
+
+func startEdgeWith(t *testing.T, ups map[string]upstream, lua string) string {
 	t.Helper()
 	if _, err := os.Stat("/etc/trafficserver/records.config"); err != nil {
 		t.Skipf("trafficserver not installed: %v", err)
@@ -153,7 +157,6 @@ func startEdge(t *testing.T, ups map[string]upstream) string {
 	if out, err := exec.Command("cp", "-r", "/etc/trafficserver/.", etc).CombinedOutput(); err != nil {
 		t.Fatalf("copy /etc/trafficserver: %v: %s", err, out)
 	}
-	lua := edgeFixture(t, "pretrain-infra/edge-config/edge.lua")
 	remap, err := os.ReadFile(edgeFixture(t, "pretrain-infra/edge-config/remap.config"))
 	if err != nil {
 		t.Fatal(err)
@@ -292,14 +295,18 @@ func TestProxiesEdge(t *testing.T) {
 
 func haproxyEnv(t *testing.T, cfg string, env []string, listen string) {
 	t.Helper()
-	path := filepath.Join(fixtures(t), "configmaps", cfg)
+	haproxyWith(t, filepath.Join(fixtures(t), "configmaps", cfg), env, listen)
+}
+
+func haproxyWith(t *testing.T, path string, env []string, listen string) {
+	t.Helper()
 	check := exec.Command("haproxy", "-c", "-f", path)
 	check.Env = append(os.Environ(), env...)
 	if out, err := check.CombinedOutput(); err != nil {
 		if _, lerr := exec.LookPath("haproxy"); lerr != nil {
 			t.Skipf("haproxy not installed: %v", lerr)
 		}
-		t.Fatalf("haproxy -c %s: %v\n%s", cfg, err, out)
+		t.Fatalf("haproxy -c %s: %v\n%s", path, err, out)
 	}
 	startProcess(t, env, listen, "haproxy", "-W", "-db", "-f", path)
 }
@@ -389,5 +396,85 @@ func TestProxiesMesh(t *testing.T) {
 				}
 			})
 		}
+	}
+}
+
+// faulted writes a fault's edited copy of its config file.
+func faulted(t *testing.T, f Fault) string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(fixtures(t), "configmaps", f.config.path()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := applyEdits(string(b), f.config.edits)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := filepath.Join(t.TempDir(), f.config.key)
+	if err := os.WriteFile(p, []byte(out), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// The config-edit faults make the real proxies route wrongly on the host
+// too, the way their witnesses expect in the cluster.
+func TestProxiesFaults(t *testing.T) {
+	type witness struct{ method, host, path, xwd, to string }
+	witnesses := map[string]witness{
+		"testwiki-not-diverted": {"GET", "test.wikipedia.org", "/wiki/Main_Page", "", "mw-web"},
+		"other-wiki-diverted":   {"GET", "en.wikipedia.org", "/wiki/Main_Page", "", "ingress"},
+		"xwd-scope-ignored":     {"GET", "test.wikipedia.org", "/wiki/Main_Page", "backend=k8s-mwdebug", "mw-debug"},
+		"mesh-split-missing":    {"GET", "test.wikipedia.org", "/w/api.php", "", "mw-api-int"},
+		"mesh-split-all-hosts":  {"GET", "en.wikipedia.org", "/w/api.php", "", "pretrain-ingress"},
+		"mesh-split-unanchored": {"GET", "xtest.wikipedia.org", "/w/api.php", "", "pretrain-ingress"},
+		"rest-prefers-xwd":      {"GET", "test.wikipedia.org", "/w/rest.php/v1/page/Main_Page", "backend=k8s-mwdebug", "mw-debug"},
+	}
+	for _, f := range Faults() {
+		if f.config == nil {
+			continue
+		}
+		w, ok := witnesses[f.Name]
+		if !ok {
+			t.Errorf("fault %q has no host witness", f.Name)
+			continue
+		}
+		t.Run(f.Name, func(t *testing.T) {
+			path := faulted(t, f)
+			var addr string
+			switch f.config.name {
+			case "edge-config":
+				addr = startEdgeWith(t, upstreams(t, "ingress", "rest-gateway", "mw-web", "mw-debug"), path)
+			case "rest-gateway-config":
+				ups := upstreams(t, "ingress", "mw-debug", "mw-api-ext")
+				addr = freePort(t)
+				haproxyWith(t, path, []string{
+					"REST_GATEWAY_LISTEN=" + addr, "REST_GATEWAY_HEALTH_LISTEN=" + freePort(t),
+					"REST_GATEWAY_UPSTREAM_INGRESS=" + ups["ingress"].addr,
+					"REST_GATEWAY_UPSTREAM_MW_DEBUG=" + ups["mw-debug"].addr,
+					"REST_GATEWAY_UPSTREAM_MW_API_EXT=" + ups["mw-api-ext"].addr,
+				}, addr)
+			case "mesh-proxy-config":
+				ups := upstreams(t, "pretrain-ingress", "mw-api-int", "pretrain-jobrunner", "mw-jobrunner")
+				addr = freePort(t)
+				haproxyWith(t, path, []string{
+					"MESH_LISTEN_API_INT=" + addr, "MESH_LISTEN_JOBRUNNER=" + freePort(t), "MESH_HEALTH_LISTEN=" + freePort(t),
+					"MESH_UPSTREAM_PRETRAIN_INGRESS=" + ups["pretrain-ingress"].addr,
+					"MESH_UPSTREAM_MW_API_INT=" + ups["mw-api-int"].addr,
+					"MESH_UPSTREAM_PRETRAIN_JOBRUNNER=" + ups["pretrain-jobrunner"].addr,
+					"MESH_UPSTREAM_MW_JOBRUNNER=" + ups["mw-jobrunner"].addr,
+				}, addr)
+			default:
+				t.Fatalf("no host run for configmap %q", f.config.name)
+			}
+			var hs []string
+			if w.xwd != "" {
+				hs = []string{"X-Wikimedia-Debug", w.xwd}
+			}
+			a := send(t, addr, w.method, w.host, w.path, hs...)
+			if got := a.header.Get("X-Upstream"); got != w.to {
+				t.Errorf("fault %s: expected %s %s%s to go to %q, got %q (status %d)", f.Name, w.method, w.host, w.path, w.to, got, a.status)
+			}
+		})
 	}
 }

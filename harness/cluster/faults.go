@@ -1,0 +1,442 @@
+package cluster
+
+import (
+	"context"
+	_ "embed"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+
+	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/e2e-framework/klient/k8s"
+
+	"gitlab.wikimedia.org/repos/sre/pretrain-check/harness/check"
+	"gitlab.wikimedia.org/repos/sre/pretrain-check/harness/contract"
+	"gitlab.wikimedia.org/repos/sre/pretrain-check/harness/probe"
+)
+
+// Fault is one deliberate routing mistake made in the LIVE replica (a
+// ConfigMap edited and its proxy restarted, an Ingress changed, added or
+// removed), so that the e2e tier can prove the suites fail, naming the
+// right cases, when the real proxies route wrongly. Names follow
+// harness/replicatest's faults.
+type Fault struct {
+	Name        string
+	Description string
+	// Breaks are the default contract's cases that must fail while the
+	// fault is on, and only those, sorted.
+	Breaks []string
+
+	inject func(ctx context.Context, r *Replica) error
+	// config, when set, is a text edit of a proxy's ConfigMap.
+	config *configEdit
+	// restarts are the Deployments that must be restarted to pick up the
+	// change (and again after the revert).
+	restarts []deploymentRef
+	// added are objects the fault creates: the revert deletes them.
+	added []k8s.Object
+}
+
+// Proxies' configuration objects the faults edit.
+var (
+	edge        = deploymentRef{"pretrain-infra", "edge"}
+	restGateway = deploymentRef{"pretrain-infra", "rest-gateway"}
+	meshClient  = deploymentRef{"mw-pretrain", "mw-pretrain.eqiad.mesh-client"}
+)
+
+func faultJobrunnerOnMain() *networkingv1.Ingress {
+	exact := networkingv1.PathTypeExact
+	class := "nginx"
+	return &networkingv1.Ingress{
+		ObjectMeta: metav1.ObjectMeta{Name: "fault-jobrunner-on-main", Namespace: "mw-pretrain",
+			Labels: map[string]string{"app.kubernetes.io/part-of": "pretrain-check", "pretrain-check/fault": "jobrunner-open-on-ingress"}},
+		Spec: networkingv1.IngressSpec{
+			IngressClassName: &class,
+			Rules: []networkingv1.IngressRule{{
+				Host: "test.wikipedia.org",
+				IngressRuleValue: networkingv1.IngressRuleValue{HTTP: &networkingv1.HTTPIngressRuleValue{Paths: []networkingv1.HTTPIngressPath{{
+					Path: "/rpc/RunSingleJob.php", PathType: &exact,
+					Backend: networkingv1.IngressBackend{Service: &networkingv1.IngressServiceBackend{
+						Name: "mediawiki-jobrunner", Port: networkingv1.ServiceBackendPort{Number: 4457}}},
+				}}}},
+			}},
+		},
+	}
+}
+
+const snippetAnnotation = "nginx.ingress.kubernetes.io/configuration-snippet"
+
+// Faults lists every fault, in a stable order.
+func Faults() []Fault {
+	fs := []Fault{
+		{
+			Name:        "xwd-ignored",
+			Description: "the debug canary Ingress is gone: the main gateway ignores X-Wikimedia-Debug",
+			Breaks: []string{"edge-xwd-bare-value", "edge-xwd-pretrain-codfw", "edge-xwd-pretrain-eqiad",
+				"edge-xwd-pretrain-testwiki", "edge-xwd-with-flags", "ingress-xwd-bare-value",
+				"ingress-xwd-pretrain", "ingress-xwd-pretrain-eqiad", "ingress-xwd-with-flags",
+				"rest-testwiki-xwd-pretrain"},
+			inject: deleteObject(&networkingv1.Ingress{ObjectMeta: metav1.ObjectMeta{Name: "main-xwd-debug", Namespace: "mw-pretrain"}}),
+		},
+		{
+			Name:        "xwd-pattern-too-broad",
+			Description: "the debug canary's header pattern is widened to any value (.*)",
+			Breaks: []string{"edge-rest-testwiki-xwd-mwdebug", "edge-xwd-flags-only-testwiki",
+				"ingress-xwd-backend-not-first", "ingress-xwd-flags-only",
+				"ingress-xwd-mwdebug-not-debug", "rest-testwiki-xwd-mwdebug"},
+			inject: mergePatchIngress("main-xwd-debug",
+				`{"metadata":{"annotations":{"nginx.ingress.kubernetes.io/canary-by-header-pattern":".*"}}}`),
+		},
+		{
+			Name:        "testwiki-not-diverted",
+			Description: "the edge sends testwiki's plain traffic to mw-web like any other wiki",
+			Breaks: []string{"edge-runsinglejob-not-jobrunner", "edge-testwiki-api", "edge-testwiki-index-php",
+				"edge-testwiki-main-page", "edge-xwd-flags-only-testwiki"},
+			config: configEditOf("pretrain-infra", "edge-config", "edge.lua",
+				replace("  if host == TESTWIKI then\n    return proxy(UPSTREAM.ingress, 'miss')",
+					"  if host == TESTWIKI then\n    return proxy(UPSTREAM.web, 'miss')")),
+			restarts: []deploymentRef{edge},
+		},
+		{
+			Name:        "other-wiki-diverted",
+			Description: "the edge sends every other wiki to the Pretrain ingress",
+			Breaks: []string{"edge-commons-untouched", "edge-dewiki-untouched", "edge-enwiki-untouched",
+				"edge-test2wiki-untouched", "edge-xwd-flags-only-enwiki"},
+			config: configEditOf("pretrain-infra", "edge-config", "edge.lua",
+				replace("  return proxy(UPSTREAM.web, 'miss')\nend", "  return proxy(UPSTREAM.ingress, 'miss')\nend")),
+			restarts: []deploymentRef{edge},
+		},
+		{
+			Name:        "xwd-scope-ignored",
+			Description: "the edge accepts an XWD backend whatever the Host's scope",
+			Breaks: []string{"edge-xwd-mwdebug-next-testwiki", "edge-xwd-mwdebug-testwiki",
+				"edge-xwd-pretrain-enwiki", "edge-xwd-pretrain-test2wiki"},
+			config: configEditOf("pretrain-infra", "edge-config", "edge.lua",
+				replace("if scope == 'pretrain' and pretrain_backend(backend) then", "if pretrain_backend(backend) then"),
+				replace("elseif scope == 'default' and mwdebug_backend(backend) then", "elseif mwdebug_backend(backend) then"),
+				replace("elseif scope == 'default' and unstubbed_backend(backend) then", "elseif unstubbed_backend(backend) then")),
+			restarts: []deploymentRef{edge},
+		},
+		{
+			Name:        "jobrunner-open-on-ingress",
+			Description: "an Ingress routes testwiki's /rpc/RunSingleJob.php on the main gateway to the jobrunner",
+			Breaks:      []string{"edge-runsinglejob-not-jobrunner", "ingress-runsinglejob-not-jobrunner"},
+			inject:      createObject(faultJobrunnerOnMain()),
+			added:       []k8s.Object{faultJobrunnerOnMain()},
+		},
+		{
+			Name:        "get-runsinglejob-routed",
+			Description: "the jobrunner gateway's RunSingleJob route loses its method restriction",
+			Breaks:      []string{"jobrunner-gateway-runsinglejob-get"},
+			inject:      mergePatchIngress("jobrunner-runsinglejob", `{"metadata":{"annotations":{"`+snippetAnnotation+`":null}}}`),
+		},
+		{
+			Name:        "jobrunner-gateway-open",
+			Description: "the jobrunner gateway is opened to / (every path, every method)",
+			Breaks: []string{"jobrunner-gateway-api-php", "jobrunner-gateway-health-check-post",
+				"jobrunner-gateway-main-page", "jobrunner-gateway-runsinglejob-get",
+				"jobrunner-gateway-runsinglejob-suffix"},
+			inject: all(
+				mergePatchIngress("jobrunner-health-check", `{"metadata":{"annotations":{"`+snippetAnnotation+`":null}}}`),
+				mergePatchIngress("jobrunner-runsinglejob", `{"metadata":{"annotations":{"`+snippetAnnotation+`":null}},"spec":{"rules":`+openRules()+`}}`),
+			),
+		},
+		{
+			Name:        "mesh-split-missing",
+			Description: "the mesh listeners 6501 and 6506 lose their testwiki split",
+			Breaks: []string{"mesh-api-int-testwiki", "mesh-api-int-testwiki-post", "mesh-jobrunner-testwiki",
+				"mesh-jobrunner-testwiki-health-check"},
+			config: configEditOf("mw-pretrain", "mesh-proxy-config", "haproxy.cfg",
+				replace("    use_backend pretrain-ingress if split_pretrain\n", ""),
+				replace("    use_backend pretrain-jobrunner if split_pretrain\n", "")),
+			restarts: []deploymentRef{meshClient},
+		},
+		{
+			Name:        "mesh-split-all-hosts",
+			Description: "the mesh split's host regex matches every host",
+			Breaks: []string{"mesh-api-int-enwiki", "mesh-api-int-host-with-port", "mesh-api-int-prefix-host",
+				"mesh-api-int-suffix-host", "mesh-api-int-unescaped-dot-host", "mesh-jobrunner-enwiki",
+				"mesh-jobrunner-host-with-port", "mesh-jobrunner-suffix-host"},
+			config: configEditOf("mw-pretrain", "mesh-proxy-config", "haproxy.cfg",
+				replaceAll("-m reg ^(test[.]wikipedia[.]org)$", "-m reg .", 2)),
+			restarts: []deploymentRef{meshClient},
+		},
+		{
+			Name:        "mesh-split-unanchored",
+			Description: "the mesh split's host regex matches a substring, not the whole Host",
+			Breaks: []string{"mesh-api-int-host-with-port", "mesh-api-int-prefix-host", "mesh-api-int-suffix-host",
+				"mesh-jobrunner-host-with-port", "mesh-jobrunner-suffix-host"},
+			config: configEditOf("mw-pretrain", "mesh-proxy-config", "haproxy.cfg",
+				replaceAll("-m reg ^(test[.]wikipedia[.]org)$", "-m reg test[.]wikipedia[.]org", 2)),
+			restarts: []deploymentRef{meshClient},
+		},
+		{
+			Name:        "rest-prefers-xwd",
+			Description: "the REST gateway checks the XWD backend before the Host diversion",
+			Breaks:      []string{"edge-rest-testwiki-xwd-mwdebug", "rest-testwiki-xwd-mwdebug"},
+			config: configEditOf("pretrain-infra", "rest-gateway-config", "haproxy.cfg",
+				replace("    use_backend pretrain-ingress if host_testwiki\n    use_backend mw-debug if xwd_mwdebug\n",
+					"    use_backend mw-debug if xwd_mwdebug\n    use_backend pretrain-ingress if host_testwiki\n")),
+			restarts: []deploymentRef{restGateway},
+		},
+	}
+	for i := range fs {
+		sort.Strings(fs[i].Breaks)
+	}
+	return fs
+}
+
+// FaultByName finds a fault.
+func FaultByName(name string) (Fault, error) {
+	var names []string
+	for _, f := range Faults() {
+		if f.Name == name {
+			return f, nil
+		}
+		names = append(names, f.Name)
+	}
+	return Fault{}, fmt.Errorf("fault %q: unknown (known: %s)", name, strings.Join(names, ", "))
+}
+
+// openRules is the jobrunner gateway opened to "/" on its three hosts.
+func openRules() string {
+	var rules []string
+	for _, h := range []string{"mw-pretrain-jobrunner.discovery.wmnet", "mw-pretrain-jobrunner.svc.eqiad.wmnet", "mw-pretrain-jobrunner.svc.codfw.wmnet"} {
+		rules = append(rules, fmt.Sprintf(`{"host":%q,"http":{"paths":[{"path":"/","pathType":"Prefix","backend":{"service":{"name":"mediawiki-jobrunner","port":{"number":4457}}}}]}}`, h))
+	}
+	return "[" + strings.Join(rules, ",") + "]"
+}
+
+type injectFunc = func(ctx context.Context, r *Replica) error
+
+func all(fns ...injectFunc) injectFunc {
+	return func(ctx context.Context, r *Replica) error {
+		for _, fn := range fns {
+			if err := fn(ctx, r); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+}
+
+func mergePatchIngress(name, patch string) injectFunc {
+	return func(ctx context.Context, r *Replica) error {
+		ing := &networkingv1.Ingress{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "mw-pretrain"}}
+		if err := r.client.Resources().Patch(ctx, ing, k8s.Patch{PatchType: types.MergePatchType, Data: []byte(patch)}); err != nil {
+			return fmt.Errorf("patch ingress mw-pretrain/%s: %w", name, err)
+		}
+		return nil
+	}
+}
+
+func deleteObject(obj k8s.Object) injectFunc {
+	return func(ctx context.Context, r *Replica) error {
+		if err := r.client.Resources().Delete(ctx, obj); err != nil {
+			return fmt.Errorf("delete %s/%s: %w", obj.GetNamespace(), obj.GetName(), err)
+		}
+		return nil
+	}
+}
+
+func createObject(obj k8s.Object) injectFunc {
+	return func(ctx context.Context, r *Replica) error {
+		if err := r.client.Resources().Create(ctx, obj); err != nil {
+			return fmt.Errorf("create %s/%s: %w", obj.GetNamespace(), obj.GetName(), err)
+		}
+		return nil
+	}
+}
+
+// edit is a text change of a config file; it fails when it no longer
+// applies, so a fault never silently becomes a no-op when configs change.
+type edit func(string) (string, error)
+
+func replace(old, new string) edit { return replaceAll(old, new, 1) }
+
+// replaceAll replaces old, which must occur exactly n times.
+func replaceAll(old, new string, n int) edit {
+	return func(s string) (string, error) {
+		if got := strings.Count(s, old); got != n {
+			return "", fmt.Errorf("expected %d occurrence(s) of %q, found %d", n, old, got)
+		}
+		return strings.ReplaceAll(s, old, new), nil
+	}
+}
+
+func applyEdits(s string, edits []edit) (string, error) {
+	for _, e := range edits {
+		var err error
+		if s, err = e(s); err != nil {
+			return "", err
+		}
+	}
+	return s, nil
+}
+
+// configEdit is a text edit of one key of a ConfigMap built from
+// fixtures/kind/configmaps/<namespace>/<name>/<key>.
+type configEdit struct {
+	namespace, name, key string
+	edits                []edit
+}
+
+func configEditOf(namespace, name, key string, edits ...edit) *configEdit {
+	return &configEdit{namespace: namespace, name: name, key: key, edits: edits}
+}
+
+// path is the edited file, relative to the configmaps directory.
+func (c *configEdit) path() string { return c.namespace + "/" + c.name + "/" + c.key }
+
+func (c *configEdit) apply(ctx context.Context, r *Replica) error {
+	cm := &corev1.ConfigMap{}
+	res := r.client.Resources()
+	if err := res.Get(ctx, c.name, c.namespace, cm); err != nil {
+		return fmt.Errorf("edit configmap %s/%s: %w", c.namespace, c.name, err)
+	}
+	out, err := applyEdits(cm.Data[c.key], c.edits)
+	if err != nil {
+		return fmt.Errorf("edit configmap %s/%s key %q: %w", c.namespace, c.name, c.key, err)
+	}
+	cm.Data[c.key] = out
+	if err := res.Update(ctx, cm); err != nil {
+		return fmt.Errorf("edit configmap %s/%s: %w", c.namespace, c.name, err)
+	}
+	return nil
+}
+
+// breaksPass waits until every case the fault broke passes again
+// RequiredConsecutive times in a row: the proof that the revert took.
+func (r *Replica) breaksPass(ctx context.Context, f Fault) error {
+	c, err := contract.Default()
+	if err != nil {
+		return err
+	}
+	var cases []*contract.Case
+	for _, name := range f.Breaks {
+		cs := c.Case(name)
+		if cs == nil {
+			return fmt.Errorf("fault %q breaks case %q, which the default contract does not have", f.Name, name)
+		}
+		cases = append(cases, cs)
+	}
+	p := probe.New(probe.Options{Timeout: r.opts.timeouts.Request})
+	defer p.Close()
+	vs := check.RunAll(ctx, c, cases, r.target, p, check.PollConfig{
+		Timeout: r.opts.timeouts.Converge, Interval: r.opts.timeouts.ConvergeInterval,
+		RequiredConsecutive: r.opts.timeouts.RequiredConsecutive, MaxHistory: 3,
+	}, len(cases))
+	var errs []error
+	for _, v := range vs {
+		if v.Outcome != check.Passed {
+			errs = append(errs, fmt.Errorf("case %q still %s: %s", v.Case.Name, v.Outcome, strings.Join(v.Reasons, "; ")))
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("fault %q not reverted: %w", f.Name, err)
+	}
+	return nil
+}
+
+//go:embed faults.yaml
+var faultsYAML []byte
+
+func faultWitnesses() (*contract.Contract, error) {
+	c, err := contract.Parse("harness/cluster/faults.yaml", faultsYAML)
+	if err != nil {
+		return nil, fmt.Errorf("parse fault witnesses: %w", err)
+	}
+	return c, nil
+}
+
+// Inject makes the fault in the live replica, restarts the proxies it
+// concerns, and waits until the fault's witness request gets the wrong
+// answer RequiredConsecutive times in a row: from then on the suites see
+// the fault. Prints "[fault] <name> 4.2s".
+func (r *Replica) Inject(ctx context.Context, f Fault) error {
+	w, err := faultWitnesses()
+	if err != nil {
+		return err
+	}
+	witness := w.Case(f.Name)
+	if witness == nil {
+		return fmt.Errorf("inject fault %q: no witness in faults.yaml", f.Name)
+	}
+	err = runStep(ctx, r.opts.logger, "fault", step{name: f.Name, timeout: r.opts.timeouts.Ready + r.opts.timeouts.Converge, run: func(ctx context.Context) (string, error) {
+		if f.config != nil {
+			if err := f.config.apply(ctx, r); err != nil {
+				return "", err
+			}
+		}
+		if f.inject != nil {
+			if err := f.inject(ctx, r); err != nil {
+				return "", err
+			}
+		}
+		for _, d := range f.restarts {
+			if err := r.RestartDeployment(ctx, d.namespace, d.name); err != nil {
+				return "", err
+			}
+		}
+		p := probe.New(probe.Options{Timeout: r.opts.timeouts.Request})
+		defer p.Close()
+		v := check.Run(ctx, w, witness, r.target, p, check.PollConfig{
+			Timeout: r.opts.timeouts.Converge, Interval: r.opts.timeouts.ConvergeInterval,
+			RequiredConsecutive: r.opts.timeouts.RequiredConsecutive, MaxHistory: 3,
+		})
+		if v.Outcome != check.Passed {
+			return "", fmt.Errorf("witness %s %s%s on %s never showed the fault: %s", witness.Request.Method, witness.Request.Host,
+				witness.Request.Path, witness.Entry, strings.Join(v.Reasons, "; "))
+		}
+		return fmt.Sprintf("live: %s", f.Description), nil
+	}})
+	if err != nil {
+		return fmt.Errorf("inject fault %q: %w", f.Name, err)
+	}
+	return nil
+}
+
+// Revert undoes a fault: deletes what it added, re-applies every manifest
+// (server-side apply sets every changed field back), restarts the proxies
+// it restarted, waits for the rollouts and reconverges.
+func (r *Replica) Revert(ctx context.Context, f Fault) error {
+	err := runStep(ctx, r.opts.logger, "revert", step{name: f.Name, timeout: r.opts.timeouts.Apply + r.opts.timeouts.Ready + r.opts.timeouts.Converge, run: func(ctx context.Context) (string, error) {
+		var errs []error
+		for _, obj := range f.added {
+			if err := r.client.Resources().Delete(ctx, obj); err != nil && !apierrors.IsNotFound(err) {
+				errs = append(errs, fmt.Errorf("delete %s/%s: %w", obj.GetNamespace(), obj.GetName(), err))
+			}
+		}
+		if err := applyObjects(ctx, r.client.Resources(), r.bundle.objects, false); err != nil {
+			errs = append(errs, err)
+		}
+		if err := errors.Join(errs...); err != nil {
+			return "", err
+		}
+		for _, d := range f.restarts {
+			if err := r.RestartDeployment(ctx, d.namespace, d.name); err != nil {
+				return "", err
+			}
+		}
+		if _, err := r.ready(ctx); err != nil {
+			return "", err
+		}
+		res, err := converge(ctx, r.target, r.opts.timeouts)
+		if err != nil {
+			return "", err
+		}
+		if err := r.breaksPass(ctx, f); err != nil {
+			return "", err
+		}
+		return fmt.Sprintf("reconverged: %d probes and the %d cases it broke", res.probes, len(f.Breaks)), nil
+	}})
+	if err != nil {
+		return fmt.Errorf("revert fault %q: %w", f.Name, err)
+	}
+	return nil
+}

@@ -1,0 +1,127 @@
+package cluster
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"gitlab.wikimedia.org/repos/sre/pretrain-check/harness/contract"
+)
+
+func TestFaultCatalogue(t *testing.T) {
+	fs := Faults()
+	if len(fs) < 6 {
+		t.Fatalf("expected at least 6 faults, got %d", len(fs))
+	}
+	c, err := contract.Default()
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, err := faultWitnesses()
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]bool{}
+	for _, f := range fs {
+		if seen[f.Name] {
+			t.Errorf("fault %q listed twice", f.Name)
+		}
+		seen[f.Name] = true
+		if len(f.Breaks) == 0 {
+			t.Errorf("fault %q breaks nothing: it proves nothing", f.Name)
+		}
+		for _, b := range f.Breaks {
+			if c.Case(b) == nil {
+				t.Errorf("fault %q: case %q is not in the default contract", f.Name, b)
+			}
+		}
+		if w.Case(f.Name) == nil {
+			t.Errorf("fault %q has no witness in faults.yaml", f.Name)
+		}
+		if f.inject == nil && f.config == nil {
+			t.Errorf("fault %q changes nothing", f.Name)
+		}
+		if _, err := FaultByName(f.Name); err != nil {
+			t.Error(err)
+		}
+	}
+	if len(w.Cases) != len(fs) {
+		t.Errorf("expected one witness per fault, got %d witnesses for %d faults", len(w.Cases), len(fs))
+	}
+	if _, err := FaultByName("nope"); err == nil || !strings.Contains(err.Error(), "xwd-ignored") {
+		t.Errorf("expected an unknown fault refused with the known ones listed, got %v", err)
+	}
+}
+
+// Every config edit of the faults applies to the fixtures as they are now
+// (exactly the expected number of times) and changes them.
+func TestFaultEditsApplyToFixtures(t *testing.T) {
+	n := 0
+	for _, f := range Faults() {
+		if f.config == nil {
+			continue
+		}
+		n++
+		b, err := os.ReadFile(filepath.Join(fixtures(t), "configmaps", f.config.path()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		out, err := applyEdits(string(b), f.config.edits)
+		if err != nil {
+			t.Errorf("fault %s: %v", f.Name, err)
+			continue
+		}
+		if out == string(b) {
+			t.Errorf("fault %s: edits changed nothing", f.Name)
+		}
+		if len(f.restarts) == 0 {
+			t.Errorf("fault %s edits a config but restarts nothing: no proxy would see it", f.Name)
+		}
+	}
+	if n < 6 {
+		t.Errorf("expected at least 6 config-edit faults, got %d", n)
+	}
+	if _, err := applyEdits("a a", []edit{replace("a", "b")}); err == nil {
+		t.Error("expected an edit matching twice refused")
+	}
+	if _, err := applyEdits("a", []edit{replace("c", "b")}); err == nil {
+		t.Error("expected an edit matching nothing refused")
+	}
+}
+
+// The faults edit the Ingress objects the manifests define.
+func TestFaultIngressesExist(t *testing.T) {
+	b, err := loadBundle(fixtures(t), ProfileAirgap, testImages)
+	if err != nil {
+		t.Fatal(err)
+	}
+	have := map[string]bool{}
+	for _, o := range b.objects {
+		if o.u.GetKind() == "Ingress" {
+			have[o.u.GetNamespace()+"/"+o.u.GetName()] = true
+			if o.u.GetName() == "jobrunner-runsinglejob" || o.u.GetName() == "jobrunner-health-check" {
+				if _, ok := o.u.GetAnnotations()[snippetAnnotation]; !ok {
+					t.Errorf("ingress %s has no %s", o.u.GetName(), snippetAnnotation)
+				}
+			}
+		}
+	}
+	for _, n := range []string{"mw-pretrain/main", "mw-pretrain/main-xwd-debug", "mw-pretrain/jobrunner-health-check", "mw-pretrain/jobrunner-runsinglejob"} {
+		if !have[n] {
+			t.Errorf("ingress %s not in the manifests", n)
+		}
+	}
+	if have["mw-pretrain/"+faultJobrunnerOnMain().Name] {
+		t.Error("the fault's extra Ingress must not be in the manifests")
+	}
+	for _, d := range []deploymentRef{edge, restGateway, meshClient} {
+		found := false
+		for _, o := range b.deployments() {
+			found = found || (o.u.GetNamespace() == d.namespace && o.u.GetName() == d.name)
+		}
+		if !found {
+			t.Errorf("deployment %s restarted by faults is not in the manifests", d)
+		}
+	}
+}
