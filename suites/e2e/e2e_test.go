@@ -1,0 +1,329 @@
+//go:build e2e
+
+package e2e_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+	"sigs.k8s.io/e2e-framework/pkg/env"
+	"sigs.k8s.io/e2e-framework/pkg/envconf"
+
+	"gitlab.wikimedia.org/repos/sre/pretrain-check/harness/check"
+	"gitlab.wikimedia.org/repos/sre/pretrain-check/harness/cluster"
+	"gitlab.wikimedia.org/repos/sre/pretrain-check/harness/contract"
+	"gitlab.wikimedia.org/repos/sre/pretrain-check/harness/images"
+	"gitlab.wikimedia.org/repos/sre/pretrain-check/harness/kindtarget"
+	"gitlab.wikimedia.org/repos/sre/pretrain-check/harness/probe"
+	"gitlab.wikimedia.org/repos/sre/pretrain-check/harness/report"
+	"gitlab.wikimedia.org/repos/sre/pretrain-check/suites"
+)
+
+const (
+	envManifest  = "PRETRAIN_IMAGES_MANIFEST"
+	envReportDir = "PRETRAIN_REPORT_DIR"
+	envKeep      = "PRETRAIN_E2E_KEEP"
+	envFaults    = "PRETRAIN_E2E_FAULTS"
+	envCluster   = "PRETRAIN_E2E_CLUSTER"
+
+	// The child process that runs the Ginkgo suites (Ginkgo runs once per
+	// process, and each fault needs its own run).
+	envChild       = "PRETRAIN_E2E_CHILD"
+	envChildReport = "PRETRAIN_E2E_CHILD_REPORT"
+	envChildPoll   = "PRETRAIN_E2E_CHILD_POLL_TIMEOUT"
+)
+
+var (
+	root    string
+	replica *cluster.Replica
+	keep    bool
+	runCtx  context.Context
+	logger  = os.Stdout
+)
+
+func repoRoot() string {
+	abs, err := filepath.Abs(filepath.Join("..", ".."))
+	if err != nil {
+		panic(err)
+	}
+	return abs
+}
+
+func orDefault(env, def string) string {
+	if v := os.Getenv(env); v != "" {
+		return v
+	}
+	return def
+}
+
+func reportDir() string {
+	d := orDefault(envReportDir, filepath.Join(root, "_output", "e2e"))
+	if !filepath.IsAbs(d) {
+		d = filepath.Join(root, d)
+	}
+	return d
+}
+
+func TestMain(m *testing.M) {
+	root = repoRoot()
+	if os.Getenv(envChild) != "" {
+		os.Exit(m.Run())
+	}
+	keep = os.Getenv(envKeep) != ""
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	runCtx = ctx
+	testEnv, err := env.NewWithContext(ctx, envconf.New())
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "ERROR: %v\n", err)
+		os.Exit(1)
+	}
+	testEnv.Setup(bringUp).Finish(tearDown)
+	code := testEnv.Run(m)
+	stop()
+	os.Exit(code)
+}
+
+// bringUp is the e2e-framework Setup: the replica from the images manifest.
+func bringUp(ctx context.Context, _ *envconf.Config) (context.Context, error) {
+	mpath := orDefault(envManifest, filepath.Join(root, "_output", "images.json"))
+	m, err := images.ReadManifest(mpath)
+	if err != nil {
+		return ctx, fmt.Errorf("e2e needs the images (go run ./cmd/pretrain-images): %w", err)
+	}
+	replica, err = cluster.Up(ctx,
+		cluster.WithName(orDefault(envCluster, cluster.DefaultName)),
+		cluster.WithConfigFile(filepath.Join(root, cluster.DefaultConfigFile)),
+		cluster.WithFixtures(filepath.Join(root, cluster.DefaultFixtures)),
+		cluster.WithImages(m.Images),
+		cluster.WithKeep(keep),
+		cluster.WithReportDir(reportDir()),
+		cluster.WithLogger(logger),
+	)
+	return ctx, err
+}
+
+// tearDown is the e2e-framework Finish: it runs even after a panic.
+func tearDown(ctx context.Context, _ *envconf.Config) (context.Context, error) {
+	if replica == nil {
+		return ctx, nil
+	}
+	if keep {
+		fmt.Fprintf(logger, "[down] keeping cluster %q (%s)\n", replica.Name(), envKeep)
+		return ctx, nil
+	}
+	dctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	return ctx, replica.Down(dctx)
+}
+
+// TestChildSuites is the child process: the suites, generated from the
+// default contract, against the kind target.
+func TestChildSuites(t *testing.T) {
+	if os.Getenv(envChild) == "" {
+		t.Skip("runs only as the child of TestSuites and TestFaults")
+	}
+	RegisterFailHandler(Fail)
+	c, err := contract.Default()
+	if err != nil {
+		t.Fatal(err)
+	}
+	tg, err := kindtarget.FromConfigFile(filepath.Join(root, cluster.DefaultConfigFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	poll := check.DefaultPollConfig()
+	if v := os.Getenv(envChildPoll); v != "" {
+		if poll.Timeout, err = time.ParseDuration(v); err != nil {
+			t.Fatal(err)
+		}
+	}
+	dir := os.Getenv(envChildReport)
+	var mu sync.Mutex
+	var verdicts []check.Verdict
+	err = suites.Define(suites.Config{
+		Contract: c,
+		Target:   tg,
+		Probe:    probe.Options{Timeout: 5 * time.Second},
+		Poll:     poll,
+		Record: func(v check.Verdict) {
+			mu.Lock()
+			defer mu.Unlock()
+			verdicts = append(verdicts, v)
+		},
+		Latency: suites.LatencyConfig{ReportDir: dir},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	RunSpecs(t, "pretrain-check on the kind replica")
+	if dir != "" {
+		mu.Lock()
+		defer mu.Unlock()
+		if err := report.WriteDir(dir, verdicts); err != nil {
+			t.Errorf("write report to %s: %v", dir, err)
+		}
+	}
+}
+
+// childRun is one run of the suites in a child process.
+type childRun struct {
+	failed  []string // sorted names of the failed cases
+	summary string
+	exitErr error
+	output  []byte
+}
+
+func runChild(t *testing.T, ctx context.Context, dir string, pollTimeout time.Duration, ginkgoArgs ...string) childRun {
+	t.Helper()
+	args := append([]string{"-test.run=^TestChildSuites$", "-test.count=1", "-test.timeout=0"}, ginkgoArgs...)
+	cmd := exec.CommandContext(ctx, os.Args[0], args...)
+	cmd.Env = append(os.Environ(), envChild+"=1", envChildReport+"="+dir)
+	if pollTimeout > 0 {
+		cmd.Env = append(cmd.Env, envChildPoll+"="+pollTimeout.String())
+	}
+	out, err := cmd.CombinedOutput()
+	res := childRun{exitErr: err, output: out}
+	data, rerr := os.ReadFile(filepath.Join(dir, "report.json"))
+	if rerr != nil {
+		t.Fatalf("suites wrote no report (%v); exit: %v\n%s", rerr, err, tail(out, 60))
+	}
+	var rep report.JSONReport
+	if err := json.Unmarshal(data, &rep); err != nil {
+		t.Fatalf("parse %s: %v", filepath.Join(dir, "report.json"), err)
+	}
+	for _, c := range rep.Cases {
+		if c.Outcome == string(check.Failed) {
+			res.failed = append(res.failed, c.Name)
+		}
+	}
+	sort.Strings(res.failed)
+	res.summary = fmt.Sprintf("%d cases: %d passed, %d failed, %d inconclusive, %d not applicable, %d skipped",
+		rep.Summary.Total, rep.Summary.Passed, rep.Summary.Failed, rep.Summary.Inconclusive, rep.Summary.NotApplicable, rep.Summary.Skipped)
+	return res
+}
+
+// TestSuites: every suite, latency budgets included, passes on the replica.
+func TestSuites(t *testing.T) {
+	dir := filepath.Join(reportDir(), "suites")
+	var res childRun
+	err := cluster.Timed(runCtx, logger, "e2e", "suites", 30*time.Minute, func(ctx context.Context) (string, error) {
+		res = runChild(t, ctx, dir, 0)
+		return res.summary, nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.failed) > 0 || res.exitErr != nil {
+		t.Fatalf("suites failed on the replica (%s; exit %v): %q\nreport: %s\n%s", res.summary, res.exitErr, res.failed, dir, tail(res.output, 80))
+	}
+	t.Logf("%s; report in %s", res.summary, dir)
+}
+
+// TestUpstreamProfileDryRun: the upstream profile (kindest/node and the real
+// ingress-nginx, which need a registry) stays valid: its manifests pass a
+// server-side dry-run on the replica's API server.
+func TestUpstreamProfileDryRun(t *testing.T) {
+	var n int
+	err := cluster.Timed(runCtx, logger, "e2e", "dry-run", 2*time.Minute, func(ctx context.Context) (string, error) {
+		var err error
+		n, err = replica.DryRun(ctx, cluster.ProfileUpstream)
+		return fmt.Sprintf("upstream profile, %d objects", n), err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestFaults: for each fault made in the live replica, the suites fail and
+// name exactly the cases the fault breaks; the replica is restored after
+// each (and the restore is itself checked).
+func TestFaults(t *testing.T) {
+	faults := cluster.Faults()
+	if sel := os.Getenv(envFaults); sel != "" {
+		if sel == "none" {
+			t.Skip(envFaults + "=none")
+		}
+		faults = nil
+		for _, name := range strings.Split(sel, ",") {
+			f, err := cluster.FaultByName(strings.TrimSpace(name))
+			if err != nil {
+				t.Fatal(err)
+			}
+			faults = append(faults, f)
+		}
+	}
+	for _, f := range faults {
+		ok := t.Run(f.Name, func(t *testing.T) {
+			if err := replica.Inject(runCtx, f); err != nil {
+				t.Fatal(err)
+			}
+			reverted := false
+			defer func() {
+				if !reverted {
+					if err := replica.Revert(runCtx, f); err != nil {
+						t.Errorf("restore after fault %q: %v", f.Name, err)
+					}
+				}
+			}()
+			dir := filepath.Join(reportDir(), "faults", f.Name)
+			var res childRun
+			err := cluster.Timed(runCtx, logger, "e2e", "suites", 20*time.Minute, func(ctx context.Context) (string, error) {
+				// The latency budgets are not routing: left out of the proofs.
+				res = runChild(t, ctx, dir, 8*time.Second, "-ginkgo.label-filter=!latency")
+				return fmt.Sprintf("fault %s: %s", f.Name, res.summary), nil
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(res.failed) == 0 {
+				t.Errorf("fault %q: no case failed: the suites cannot see it\n%s", f.Name, tail(res.output, 40))
+			}
+			if res.exitErr == nil {
+				t.Errorf("fault %q: the suites exited 0 with %d failed cases", f.Name, len(res.failed))
+			}
+			if !slices.Equal(res.failed, f.Breaks) {
+				t.Errorf("fault %q: failed cases differ\n  missing (should fail, passed): %q\n  unexpected (failed, should pass): %q\nreport: %s",
+					f.Name, minus(f.Breaks, res.failed), minus(res.failed, f.Breaks), dir)
+			}
+			reverted = true
+			if err := replica.Revert(runCtx, f); err != nil {
+				t.Fatalf("restore after fault %q: %v", f.Name, err)
+			}
+		})
+		if !ok && runCtx.Err() != nil {
+			return
+		}
+	}
+}
+
+func minus(a, b []string) []string {
+	var out []string
+	for _, x := range a {
+		if !slices.Contains(b, x) {
+			out = append(out, x)
+		}
+	}
+	return out
+}
+
+func tail(out []byte, lines int) string {
+	ls := strings.Split(strings.TrimRight(string(out), "\n"), "\n")
+	if len(ls) > lines {
+		ls = ls[len(ls)-lines:]
+	}
+	return fmt.Sprintf("--- last %d lines of the suites' output ---\n%s", len(ls), strings.Join(ls, "\n"))
+}
