@@ -367,7 +367,7 @@ func TestRunStepTimeoutAndInterrupt(t *testing.T) {
 }
 
 func TestOptions(t *testing.T) {
-	if _, err := buildOptions(nil); err == nil || !strings.Contains(err.Error(), "no node image") {
+	if _, err := Up(context.Background()); err == nil || !strings.Contains(err.Error(), "no node image") {
 		t.Errorf("expected a missing node image refused, got %v", err)
 	}
 	_, err := buildOptions([]Option{WithName("Bad_Name"), WithProfile("cloud"), WithImages(map[string]string{"x": ""}), WithNodeImage("n")})

@@ -199,9 +199,6 @@ func buildOptions(opts []Option) (options, error) {
 	if err := errors.Join(errs...); err != nil {
 		return o, fmt.Errorf("options: %w", err)
 	}
-	if o.images[ImageNode] == "" {
-		return o, errors.New("options: no node image (WithNodeImage or WithImages)")
-	}
 	for _, p := range []*string{&o.configFile, &o.fixtures} {
 		abs, err := filepath.Abs(*p)
 		if err != nil {

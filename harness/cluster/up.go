@@ -38,6 +38,9 @@ const (
 // *StepError naming the step.
 func Up(ctx context.Context, opts ...Option) (*Replica, error) {
 	o, err := buildOptions(opts)
+	if err == nil && o.images[ImageNode] == "" {
+		err = errors.New("options: no node image (WithNodeImage or WithImages)")
+	}
 	if err != nil {
 		return nil, fmt.Errorf("bring up replica: %w", err)
 	}
@@ -58,6 +61,55 @@ func Up(ctx context.Context, opts ...Option) (*Replica, error) {
 	}
 	r.fail(err)
 	return nil, fmt.Errorf("bring up replica %q: %w", o.name, err)
+}
+
+// Attach returns the Replica of a running cluster brought up earlier (by
+// another process: `pretrain-check up`, then `run`, `faults` or `down`),
+// with the same options Up was given. It checks that the API server
+// answers; it changes nothing.
+func Attach(ctx context.Context, opts ...Option) (*Replica, error) {
+	o, err := buildOptions(opts)
+	if err != nil {
+		return nil, fmt.Errorf("attach to replica: %w", err)
+	}
+	r, err := newReplica(o)
+	if err != nil {
+		return nil, fmt.Errorf("attach to replica %q: %w", o.name, err)
+	}
+	exists, err := r.exists()
+	if err != nil {
+		return nil, fmt.Errorf("attach to replica %q: %w", o.name, err)
+	}
+	if !exists {
+		return nil, fmt.Errorf("attach to replica %q: no such kind cluster (pretrain-check up first)", o.name)
+	}
+	if err := r.connect(); err != nil {
+		return nil, fmt.Errorf("attach to replica %q: %w", o.name, err)
+	}
+	cctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	defer cancel()
+	if _, err := r.clientset.Discovery().ServerVersion(); err != nil || cctx.Err() != nil {
+		return nil, fmt.Errorf("attach to replica %q: API server not answering: %w", o.name, errors.Join(err, cctx.Err()))
+	}
+	r.reused = true
+	return r, nil
+}
+
+// Down deletes the named kind cluster (WithName; default
+// "pretrain-check"), whoever created it, printing "[down] teardown 4.9s".
+// Only the name, kubeconfig, timeouts and logger options matter. A cluster
+// that does not exist is not an error.
+func Down(ctx context.Context, opts ...Option) error {
+	o, err := buildOptions(opts)
+	if err != nil {
+		return fmt.Errorf("tear down replica: %w", err)
+	}
+	r := &Replica{name: o.name, opts: o, provider: newProvider(o)}
+	return r.Down(ctx)
+}
+
+func newProvider(o options) *kindcluster.Provider {
+	return kindcluster.NewProvider(kindcluster.ProviderWithDocker(), kindcluster.ProviderWithLogger(&kindLogger{w: o.logger}))
 }
 
 // fail runs after a failed or interrupted bring-up: diagnostics first (the
@@ -106,7 +158,7 @@ func newReplica(o options) (*Replica, error) {
 	return &Replica{
 		name:     o.name,
 		opts:     o,
-		provider: kindcluster.NewProvider(kindcluster.ProviderWithDocker(), kindcluster.ProviderWithLogger(&kindLogger{w: o.logger})),
+		provider: newProvider(o),
 		target:   tg,
 		bundle:   b,
 		stamp:    hex.EncodeToString(h.Sum(nil))[:16],
