@@ -99,8 +99,8 @@ func Build(ctx context.Context, opts Options) (*Manifest, error) {
 			}
 			defer func() { <-jobs }()
 			t0 := time.Now()
-			status, err := b.runStep(ctx, s)
-			b.record(s, status, time.Since(t0), err, previous)
+			status, waited, err := b.runStep(ctx, s)
+			b.record(s, status, time.Since(t0)-waited, err, previous)
 			if err != nil {
 				cancel() // stop the other steps: the build failed
 			}
@@ -166,11 +166,13 @@ func (p *Plan) selected(names []string) (map[string]bool, error) {
 	return sel, nil
 }
 
-func (b *builder) runStep(ctx context.Context, s *Step) (string, error) {
+// runStep runs one step; waited is the time it spent queued for the CPU
+// token, which its duration does not count.
+func (b *builder) runStep(ctx context.Context, s *Step) (status string, waited time.Duration, err error) {
 	logPath := filepath.Join(b.opts.CacheDir, "logs", s.Name+".log")
 	f, err := os.Create(logPath)
 	if err != nil {
-		return StatusFailed, fmt.Errorf("create step log: %w", err)
+		return StatusFailed, 0, fmt.Errorf("create step log: %w", err)
 	}
 	defer f.Close()
 	l := &stepLog{step: s.Name, out: &lockedWriter{w: f}}
@@ -178,13 +180,13 @@ func (b *builder) runStep(ctx context.Context, s *Step) (string, error) {
 	switch {
 	case err != nil:
 		fmt.Fprintf(l.out, "FAILED: %v\n", err)
-		return StatusFailed, fmt.Errorf("%w (log: %s)", err, logPath)
+		return StatusFailed, l.waited, fmt.Errorf("%w (log: %s)", err, logPath)
 	case s.Name == StepEngine:
-		return StatusReady, nil
+		return StatusReady, l.waited, nil
 	case built:
-		return StatusBuilt, nil
+		return StatusBuilt, l.waited, nil
 	}
-	return StatusCached, nil
+	return StatusCached, l.waited, nil
 }
 
 type lockedWriter struct {

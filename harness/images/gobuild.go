@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 )
 
 // goBinary is a Go build: packages of a module, built statically on the host
@@ -163,9 +164,11 @@ func (b *builder) goBuild(ctx context.Context, l *stepLog, s *Step, gb goBinary)
 	} else if fileExists(filepath.Join(dir, ".complete")) {
 		return dir, false, nil
 	}
+	t0 := time.Now()
 	if err := b.cpu.acquire(ctx); err != nil {
 		return "", false, err
 	}
+	l.waited += time.Since(t0)
 	defer b.cpu.release()
 
 	modDir := filepath.Join(b.opts.RepoRoot, gb.module)

@@ -172,7 +172,10 @@ func (b *builder) preload(ctx context.Context, l *stepLog, s *Step, base string)
 		}
 	}
 	if _, err := b.run(ctx, l, exec("bash", "-c",
-		`rm -f /tmp/containerd.log; pkill containerd; for i in $(seq 1 60); do pgrep -x containerd >/dev/null || exit 0; sleep 0.5; done; exit 1`)); err != nil {
+		// sleep, the container's PID 1, reaps nothing: containerd stays a zombie
+		`rm -f /tmp/containerd.log; pkill -x containerd
+for i in $(seq 1 60); do ps -C containerd -o stat= | grep -qv '^Z' || exit 0; sleep 0.5; done
+echo "containerd did not stop"; exit 1`)); err != nil {
 		return "", err
 	}
 	out, err = b.run(ctx, l, b.docker("commit",

@@ -48,8 +48,9 @@ func (t *tailBuffer) String() string {
 
 // stepLog is where a step's commands write their output.
 type stepLog struct {
-	step string
-	out  io.Writer // the step's log file
+	step   string
+	out    io.Writer     // the step's log file
+	waited time.Duration // time spent waiting for the CPU token (not the step's own)
 }
 
 // argv returns the command line actually run (with nice when asked).
