@@ -124,7 +124,7 @@ func TestAirgapImages(t *testing.T) {
 		ObjectMeta: metav1.ObjectMeta{Name: pod, Labels: labels},
 		Spec: corev1.PodSpec{Containers: []corev1.Container{{
 			Name: "mwstub", Image: stub, ImagePullPolicy: corev1.PullNever,
-			Env: []corev1.EnvVar{{Name: "MWSTUB_NAMESPACE", Value: "mw-pretrain"}, {Name: "MWSTUB_RELEASE", Value: "main"}, {Name: "MWSTUB_DC", Value: "eqiad"}},
+			Env:   []corev1.EnvVar{{Name: "MWSTUB_NAMESPACE", Value: "mw-pretrain"}, {Name: "MWSTUB_RELEASE", Value: "main"}, {Name: "MWSTUB_DC", Value: "eqiad"}},
 			Ports: []corev1.ContainerPort{{ContainerPort: 8080}},
 			ReadinessProbe: &corev1.Probe{ProbeHandler: corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{
 				Path: "/w/health-check.php", Port: intstr.FromInt32(8080)}}, PeriodSeconds: 1},
