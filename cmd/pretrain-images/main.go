@@ -37,11 +37,12 @@ type buildFlags struct {
 	jobs       int
 	noNice     bool
 	repo       string
+	repository string
 }
 
 func (f *buildFlags) options() images.Options {
 	return images.Options{
-		RepoRoot: f.repo, CacheDir: f.cacheDir, ManifestPath: f.manifest, Progress: os.Stdout,
+		RepoRoot: f.repo, Repository: f.repository, CacheDir: f.cacheDir, ManifestPath: f.manifest, Progress: os.Stdout,
 		DebianMirror: f.mirror, Steps: f.steps, SkipEngine: f.skipEngine, NoNice: f.noNice, Jobs: f.jobs,
 	}
 }
@@ -63,6 +64,7 @@ and a summary, and writes the manifest (_output/images.json) the harness reads.`
 	}
 	fl := root.PersistentFlags()
 	fl.StringVar(&f.repo, "repo", "", "repository root (default: found from the working directory)")
+	fl.StringVar(&f.repository, "repository", "", "repository part of the tags (default "+images.Repository+")")
 	fl.StringVar(&f.cacheDir, "cache-dir", "", "build cache (default <repo>/_output/images)")
 	fl.StringVar(&f.manifest, "manifest", "", "manifest path (default <repo>/_output/images.json)")
 	fl.StringVar(&f.mirror, "debian-mirror", "", "Debian mirror for debootstrap and apt (default "+images.Pinned.DebianMirror+")")

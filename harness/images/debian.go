@@ -3,6 +3,7 @@ package images
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"io/fs"
 	"os"
@@ -83,6 +84,13 @@ func (b *builder) debootstrap(ctx context.Context, l *stepLog, root string) erro
 	}
 	if _, err := b.run(ctx, l, cmd{args: []string{"debootstrap", "--variant=" + Pinned.DebianVariant,
 		"--cache-dir=" + debs, Pinned.DebianSuite, tmp, b.opts.DebianMirror}}); err != nil {
+		if log, rerr := os.ReadFile(filepath.Join(tmp, "debootstrap", "debootstrap.log")); rerr == nil {
+			var ce *CommandError
+			if errors.As(err, &ce) {
+				ce.Tail += "\n(debootstrap.log) " + lastLines(string(log), 8)
+			}
+		}
+		_ = removeTree(tmp)
 		return err
 	}
 	if err := os.WriteFile(filepath.Join(tmp, "etc", "apt", "sources.list"), []byte(sourcesList(b.opts.DebianMirror)), 0o644); err != nil {
@@ -322,4 +330,12 @@ func touch(p string) error {
 		return fmt.Errorf("mark %q: %w", p, err)
 	}
 	return nil
+}
+
+func lastLines(s string, n int) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
 }

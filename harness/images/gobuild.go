@@ -61,7 +61,9 @@ var (
 	kindBinary   = goBinary{pkgs: []string{"sigs.k8s.io/kind"}, ldflags: "-s -w", out: "bin/kind"}
 )
 
-var goBuildEnv = []string{"GOTOOLCHAIN=local", "GOWORK=off", "CGO_ENABLED=0", "GOFLAGS=-mod=readonly"}
+// goBuildEnv: no VCS stamp (binaries must not change with the repository's commit),
+// go.sum as committed, the local toolchain only.
+var goBuildEnv = []string{"GOTOOLCHAIN=local", "GOWORK=off", "CGO_ENABLED=0", "GOFLAGS=-mod=readonly -buildvcs=false"}
 
 // goInputs hashes what a Go build depends on: the toolchain and platform,
 // flags, and for a nested module its go.mod, go.sum and Go files; for the

@@ -102,6 +102,19 @@ func TestTagsAreDeterministic(t *testing.T) {
 	if len(a) != 13 {
 		t.Errorf("expected 13 images, got %d: %v", len(a), a)
 	}
+	r, err := Tags(ctx, Options{Repository: "registry.example.org/ci"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r[ImageNode] != "registry.example.org/ci/node:"+a[ImageNode][len(Repository+"/node:"):] {
+		t.Errorf("expected the same hash under another repository, got %q and %q", a[ImageNode], r[ImageNode])
+	}
+	for ref, want := range map[string]string{"pretrain-check/node:x": "docker.io/pretrain-check/node:x",
+		"registry.example.org/ci/node:x": "registry.example.org/ci/node:x", "localhost/a:b": "localhost/a:b", "busybox:1": "docker.io/library/busybox:1"} {
+		if got := normalizeRef(ref); got != want {
+			t.Errorf("normalizeRef(%q): expected %q, got %q", ref, want, got)
+		}
+	}
 	c, err := Tags(ctx, Options{DebianMirror: "http://127.0.0.1:9/debian"})
 	if err != nil {
 		t.Fatal(err)

@@ -173,7 +173,9 @@ func (m *Manifest) Summary() string {
 		}
 	}
 	kind := "warm"
-	if m.Run.Built > 0 {
+	if m.Run.Failed > 0 {
+		kind = "failed"
+	} else if m.Run.Built > 0 {
 		kind = "partly cold"
 		if m.Run.Cached == 0 {
 			kind = "cold"

@@ -148,13 +148,13 @@ func (b *builder) preload(ctx context.Context, l *stepLog, s *Step, base string)
 		return "", err
 	}
 	for i, ref := range refs {
-		if _, err := b.run(ctx, l, exec("ctr", "--namespace=k8s.io", "images", "tag", "--force", "docker.io/"+local[i], ref)); err != nil {
+		if _, err := b.run(ctx, l, exec("ctr", "--namespace=k8s.io", "images", "tag", "--force", normalizeRef(local[i]), ref)); err != nil {
 			return "", err
 		}
 		if _, err := b.run(ctx, l, exec("ctr", "--namespace=k8s.io", "images", "label", ref, "io.cri-containerd.pinned=pinned")); err != nil {
 			return "", err
 		}
-		if _, err := b.run(ctx, l, exec("ctr", "--namespace=k8s.io", "images", "rm", "docker.io/"+local[i])); err != nil {
+		if _, err := b.run(ctx, l, exec("ctr", "--namespace=k8s.io", "images", "rm", normalizeRef(local[i]))); err != nil {
 			return "", err
 		}
 	}
@@ -187,4 +187,17 @@ echo "containerd did not stop"; exit 1`)); err != nil {
 		return "", err
 	}
 	return strings.TrimSpace(out), nil
+}
+
+// normalizeRef is the name containerd gives an image that docker saved: the
+// docker.io/ domain is added unless the first component names a registry.
+func normalizeRef(ref string) string {
+	first, _, found := strings.Cut(ref, "/")
+	if found && (strings.ContainsAny(first, ".:") || first == "localhost") {
+		return ref
+	}
+	if !found {
+		return "docker.io/library/" + ref
+	}
+	return "docker.io/" + ref
 }

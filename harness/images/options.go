@@ -18,6 +18,7 @@ type Options struct {
 	CacheDir     string    // build cache; default <RepoRoot>/_output/images
 	ManifestPath string    // default <RepoRoot>/_output/images.json
 	Progress     io.Writer // one line per step and a summary; nil: discarded
+	Repository   string    // repository part of the tags; default Repository ("pretrain-check")
 	Docker       string    // docker client; default "docker"
 	Go           string    // go command; default "go"
 	DebianMirror string    // default Pinned.DebianMirror
@@ -49,6 +50,9 @@ func (o Options) resolve() (Options, error) {
 	}
 	if o.Progress == nil {
 		o.Progress = io.Discard
+	}
+	if o.Repository == "" {
+		o.Repository = Repository
 	}
 	if o.Docker == "" {
 		o.Docker = "docker"

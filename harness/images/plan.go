@@ -46,7 +46,7 @@ const (
 	ImageMWStub                = "mwstub"  // stub MediaWiki
 )
 
-// Repository is the repository part of every tag.
+// Repository is the default repository part of every tag (Options.Repository).
 const Repository = "pretrain-check"
 
 // recipe is bumped when the build code changes what a step produces.
@@ -85,9 +85,13 @@ func (p *Plan) Step(name string) *Step {
 	return nil
 }
 
-// ImageTag is the tag of an image whose inputs hash to hash.
-func ImageTag(image, hash string) string {
-	return Repository + "/" + image + ":" + short(hash)
+// ImageTag is the tag of an image whose inputs hash to hash, in repository
+// repo ("" is Repository).
+func ImageTag(repo, image, hash string) string {
+	if repo == "" {
+		repo = Repository
+	}
+	return repo + "/" + image + ":" + short(hash)
 }
 
 // Tags computes, without building anything, the tag of every image: the same
@@ -125,12 +129,22 @@ func NewPlan(ctx context.Context, opts Options) (*Plan, error) {
 	pl.goVersion = pl.goEnv["GOVERSION"]
 	steps := definition()
 	p := &Plan{Steps: steps, Images: map[string]string{}, Preloaded: preloaded(), GoVersion: pl.goVersion, opts: opts}
+	sel, err := p.selected(opts.Steps)
+	if err != nil {
+		return nil, err
+	}
 	hashes := map[string]string{}
 	for _, s := range steps {
 		for _, d := range s.Deps {
 			if _, ok := hashes[d]; !ok {
 				return nil, fmt.Errorf("plan step %q: dependency %q comes later or does not exist", s.Name, d)
 			}
+			if hashes[d] == "" && p.Step(d).inputs != nil {
+				hashes[s.Name] = "" // a dependency's inputs are unknown, so are this step's
+			}
+		}
+		if v, ok := hashes[s.Name]; ok && v == "" {
+			continue
 		}
 		if s.inputs == nil {
 			hashes[s.Name] = ""
@@ -145,12 +159,17 @@ func NewPlan(ctx context.Context, opts Options) (*Plan, error) {
 			}
 		}
 		if err := s.inputs(pl, s, h); err != nil {
+			if !sel[s.Name] {
+				// not asked for: its tag stays unknown rather than failing the build
+				hashes[s.Name] = ""
+				continue
+			}
 			return nil, fmt.Errorf("plan step %q: %w", s.Name, err)
 		}
 		s.Hash = h.sum()
 		hashes[s.Name] = s.Hash
 		for img := range s.Images {
-			s.Images[img] = ImageTag(img, imageHash(s, img))
+			s.Images[img] = ImageTag(opts.Repository, img, imageHash(s, img))
 			p.Images[img] = s.Images[img]
 		}
 	}
