@@ -291,6 +291,12 @@ func (r *Replica) connect() error {
 		return fmt.Errorf("parse kubeconfig of cluster %q: %w", r.name, err)
 	}
 	cfg.Timeout = 30 * time.Second
+	// Bring-up and diagnostics send bursts of requests to a local API
+	// server: no need for client-go's default 5 QPS throttling.
+	cfg.QPS, cfg.Burst = 50, 100
+	// Warnings (e.g. "a DNS label is recommended" for the production-style
+	// Deployment names with dots) go to the logger once each, not to klog.
+	cfg.WarningHandler = rest.NewWarningWriter(r.opts.logger, rest.WarningWriterOptions{Deduplicate: true})
 	return r.setClients(kc, cfg)
 }
 
