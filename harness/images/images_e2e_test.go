@@ -149,7 +149,7 @@ func TestAirgapImages(t *testing.T) {
 	for {
 		status, server, err := get(ctx, url)
 		if err == nil && status == http.StatusOK && server == pod {
-			t.Logf("GET %s: %d from %q, %s after Ready", url, status, server, time.Since(t0).Round(time.Second))
+			t.Logf("GET %s: %d from %q, %s after create started", url, status, server, time.Since(t0).Round(time.Second))
 			break
 		}
 		last = fmt.Sprintf("status %d, Server %q, error %v", status, server, err)

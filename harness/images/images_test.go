@@ -345,13 +345,13 @@ func TestSummary(t *testing.T) {
 		{Name: StepNode, Status: StatusCached, BuildSeconds: 60},
 	}}
 	s := m.Summary()
-	for _, want := range []string{"0 built, 2 cached, 0 failed in 2.5s (warm)", "cold build of these inputs: 11m0s"} {
+	for _, want := range []string{"0 built, 2 cached, 0 failed in 2.5s (warm)", "last build of these inputs: 11m0s"} {
 		if !strings.Contains(s, want) {
 			t.Errorf("expected %q in %q", want, s)
 		}
 	}
 	m.Steps[2].BuildSeconds = 0
-	if strings.Contains(m.Summary(), "cold build") {
+	if strings.Contains(m.Summary(), "last build") {
 		t.Error("expected no cold figure when a step's build time is unknown")
 	}
 }

@@ -187,7 +187,7 @@ func (m *Manifest) Summary() string {
 		out += "; slowest: " + strings.Join(slow, ", ")
 	}
 	if coldKnown && m.Run.Failed == 0 {
-		out += fmt.Sprintf("; cold build of these inputs: %s (sum of step build times)", formatDuration(cold))
+		out += fmt.Sprintf("; last build of these inputs: %s (sum of step times)", formatDuration(cold))
 	}
 	return out
 }
