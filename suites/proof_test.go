@@ -123,7 +123,7 @@ func TestWrongRoutingFailsTheRightCases(t *testing.T) {
 func runSuitesChild(t *testing.T, targetSpec string) ([]string, []byte) {
 	t.Helper()
 	dir := t.TempDir()
-	cmd := exec.Command(os.Args[0], "-test.run=^TestSuites$", "-test.count=1")
+	cmd := exec.Command(os.Args[0], "-test.run=^TestSuites$", "-test.count=1", "-ginkgo.label-filter=!latency")
 	cmd.Env = append(os.Environ(), envTarget+"="+targetSpec, envReportDir+"="+dir)
 	out, err := cmd.CombinedOutput()
 	if err == nil {

@@ -13,6 +13,7 @@ import (
 
 	"gitlab.wikimedia.org/repos/sre/pretrain-check/harness/check"
 	"gitlab.wikimedia.org/repos/sre/pretrain-check/harness/contract"
+	"gitlab.wikimedia.org/repos/sre/pretrain-check/harness/latency"
 	"gitlab.wikimedia.org/repos/sre/pretrain-check/harness/probe"
 	"gitlab.wikimedia.org/repos/sre/pretrain-check/harness/replicatest"
 	"gitlab.wikimedia.org/repos/sre/pretrain-check/harness/report"
@@ -53,7 +54,7 @@ func TestSuites(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tgt, poll, closeTarget, err := openTarget(os.Getenv(envTarget))
+	tgt, poll, latencyConfig, closeTarget, err := openTarget(os.Getenv(envTarget))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -69,6 +70,7 @@ func TestSuites(t *testing.T) {
 		Target:   tgt,
 		Probe:    probe.Options{Timeout: 5 * time.Second, BustCache: tgt.Live()},
 		Poll:     poll,
+		Latency:  latencyConfig,
 		Record: func(v check.Verdict) {
 			mu.Lock()
 			defer mu.Unlock()
@@ -96,7 +98,12 @@ func loadContract(file string) (*contract.Contract, error) {
 	return contract.Load(file)
 }
 
-func openTarget(spec string) (target.Target, check.PollConfig, func(), error) {
+// inProcessLatency keeps budgets short on the in-process replica: the
+// budgets' full rates and durations are for real targets.
+var inProcessLatency = latency.Options{RateScale: 10, MaxDuration: time.Second}
+
+func openTarget(spec string) (target.Target, check.PollConfig, suites.LatencyConfig, func(), error) {
+	lat := suites.LatencyConfig{ReportDir: os.Getenv(envReportDir)}
 	if spec == "" || spec == "replicatest" || strings.HasPrefix(spec, "replicatest:") {
 		var faults []replicatest.Fault
 		if list, ok := strings.CutPrefix(spec, "replicatest:"); ok {
@@ -106,15 +113,16 @@ func openTarget(spec string) (target.Target, check.PollConfig, func(), error) {
 		}
 		r, err := replicatest.Start(faults...)
 		if err != nil {
-			return nil, check.PollConfig{}, nil, fmt.Errorf("start in-process replica: %w", err)
+			return nil, check.PollConfig{}, lat, nil, fmt.Errorf("start in-process replica: %w", err)
 		}
-		return r.Target(), inProcessPoll, func() { r.Close() }, nil
+		lat.Options = inProcessLatency
+		return r.Target(), inProcessPoll, lat, func() { r.Close() }, nil
 	}
 	t, err := target.LoadStatic(spec)
 	if err != nil {
-		return nil, check.PollConfig{}, nil, err
+		return nil, check.PollConfig{}, lat, nil, err
 	}
-	return t, check.DefaultPollConfig(), func() {}, nil
+	return t, check.DefaultPollConfig(), lat, func() {}, nil
 }
 
 func pollFromEnv(poll *check.PollConfig) error {
