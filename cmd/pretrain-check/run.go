@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"sort"
 	"sync"
 	"time"
@@ -221,10 +222,16 @@ func runChecks(ctx context.Context, stdout, stderr io.Writer, f runFlags) error 
 			return fmt.Errorf("write report directory: %w", err)
 		}
 	}
+	// Budgets count in the summary line like cases: a failed budget is a
+	// failed check for scap and CI.
+	sum := report.Summarize(verdicts)
 	for _, r := range budgetResults {
 		fmt.Fprintln(stderr, "latency budget: "+r.SummaryLine())
+		sum.Add(r.Outcome)
 	}
-	sum := report.Summarize(verdicts)
+	if len(budgetResults) > 0 && f.reportDir != "" {
+		fmt.Fprintf(stderr, "latency plots: %s\n", filepath.Join(f.reportDir, "latency", "index.html"))
+	}
 	fmt.Fprintln(stderr, sum.Line())
 	if sum.Failed > 0 || t.failed {
 		return errChecksFailed

@@ -27,20 +27,25 @@ type Summary struct {
 func Summarize(vs []check.Verdict) Summary {
 	var s Summary
 	for _, v := range vs {
-		switch v.Outcome {
-		case check.Passed:
-			s.Passed++
-		case check.Inconclusive:
-			s.Inconclusive++
-		case check.NotApplicable:
-			s.NotApplicable++
-		case check.Skipped:
-			s.Skipped++
-		default:
-			s.Failed++
-		}
+		s.Add(v.Outcome)
 	}
 	return s
+}
+
+// Add counts one outcome (a case's, or a latency budget's).
+func (s *Summary) Add(o check.Outcome) {
+	switch o {
+	case check.Passed:
+		s.Passed++
+	case check.Inconclusive:
+		s.Inconclusive++
+	case check.NotApplicable:
+		s.NotApplicable++
+	case check.Skipped:
+		s.Skipped++
+	default:
+		s.Failed++
+	}
 }
 
 // Total is the number of verdicts counted.

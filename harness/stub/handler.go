@@ -23,6 +23,7 @@ const (
 	PathRunSingleJob = "/rpc/RunSingleJob.php"
 	PathAPI          = "/w/api.php"
 	PathIndex        = "/w/index.php"
+	PathLoad         = "/w/load.php"
 	PathRESTPrefix   = "/w/rest.php/"
 	PathWikiPrefix   = "/wiki/"
 )
@@ -150,7 +151,7 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.echo(w, r, http.StatusNotFound, "", "")
 	case path == PathAPI:
 		h.api(w, r)
-	case path == "/", path == PathIndex,
+	case path == "/", path == PathIndex, path == PathLoad,
 		strings.HasPrefix(path, PathWikiPrefix), strings.HasPrefix(path, PathRESTPrefix):
 		h.echo(w, r, http.StatusOK, "", "")
 	default:

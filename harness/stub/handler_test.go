@@ -106,6 +106,8 @@ func TestRoutes(t *testing.T) {
 		{name: "web root", role: RoleWeb, method: "GET", target: "/", host: testwiki, status: 200, echo: true},
 		{name: "web article", role: RoleWeb, method: "GET", target: "/wiki/Main_Page", host: testwiki, status: 200, echo: true},
 		{name: "web index.php", role: RoleWeb, method: "GET", target: "/w/index.php?title=Main_Page&action=raw", host: testwiki, status: 200, echo: true},
+		{name: "web load.php", role: RoleWeb, method: "GET", target: "/w/load.php?modules=startup&only=scripts", host: testwiki, status: 200, echo: true},
+		{name: "jobrunner load.php is 404", role: RoleJobrunner, method: "GET", target: "/w/load.php", host: testwiki, status: 404, echo: true},
 		{name: "web api without servedby", role: RoleWeb, method: "GET", target: "/w/api.php?action=query&format=json", host: testwiki, status: 200, echo: true},
 		{name: "web api servedby=1", role: RoleWeb, method: "GET", target: "/w/api.php?action=query&servedby=1", host: testwiki, status: 200, echo: true, servedBy: true},
 		{name: "web api servedby=0 is true as in MediaWiki", role: RoleWeb, method: "GET", target: "/w/api.php?servedby=0", host: testwiki, status: 200, echo: true, servedBy: true},
