@@ -70,9 +70,9 @@ and a summary, and writes the manifest (_output/images.json) the harness reads.`
 	fl.StringVar(&f.mirror, "debian-mirror", "", "Debian mirror for debootstrap and apt (default "+images.Pinned.DebianMirror+")")
 	root.Flags().StringSliceVar(&f.steps, "steps", nil, "build only these steps and what they need (comma-separated)")
 	root.Flags().BoolVar(&f.skipEngine, "skip-engine", false, "do not run ensure-docker.sh; an engine must answer")
-	root.Flags().IntVar(&f.jobs, "jobs", 0, "steps run at once (default 3; Go builds always one at a time)")
+	root.Flags().IntVar(&f.jobs, "jobs", 0, "steps run at once (default: all that are ready; Go builds always one at a time)")
 	root.Flags().BoolVar(&f.noNice, "no-nice", false, "do not lower the priority of Go builds")
-	root.AddCommand(newTags(f), newProfile(f), newEngineConfig())
+	root.AddCommand(newTags(f), newProfile(f), newPrune(f), newEngineConfig())
 	return root
 }
 
@@ -87,6 +87,21 @@ func newTags(f *buildFlags) *cobra.Command {
 				return err
 			}
 			return printJSON(tags)
+		},
+	}
+}
+
+func newPrune(f *buildFlags) *cobra.Command {
+	return &cobra.Command{
+		Use:   "prune",
+		Short: "Remove cached binaries, layers and images of inputs that changed",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			removed, err := images.Prune(cmd.Context(), f.options())
+			for _, r := range removed {
+				fmt.Println("removed", r)
+			}
+			return err
 		},
 	}
 }

@@ -156,7 +156,7 @@ func (b *builder) exportImage(ctx context.Context, l *stepLog, ref, dir string) 
 // chroot, and returns a tar of the changes (the overlay's upper directory),
 // cached by step hash. extra, when set, adds files to the tree before setup.
 func (b *builder) debianLayer(ctx context.Context, l *stepLog, s *Step, fixture string, extra func(root string) error) (string, error) {
-	final := filepath.Join(b.opts.CacheDir, "layers", s.Name+"-"+short(s.Hash)+".tar")
+	final := filepath.Join(b.opts.CacheDir, "layers", s.Name+"-"+short(s.layerHash)+".tar")
 	if fileExists(final) {
 		return final, nil
 	}
@@ -166,7 +166,7 @@ func (b *builder) debianLayer(ctx context.Context, l *stepLog, s *Step, fixture 
 			return "", err
 		}
 	}
-	work := filepath.Join(b.opts.CacheDir, "work", s.Name+"-"+short(s.Hash))
+	work := filepath.Join(b.opts.CacheDir, "work", s.Name+"-"+short(s.layerHash))
 	if err := removeTree(work); err != nil {
 		return "", err
 	}

@@ -26,7 +26,7 @@ type Options struct {
 	SkipEngine   bool      // do not run ensure-docker.sh (an engine must answer)
 	NoNice       bool      // do not lower the priority of CPU-heavy builds
 	Nice         int       // nice level of CPU-heavy builds; default 5
-	Jobs         int       // steps run at once (Go builds still one at a time); default 3
+	Jobs         int       // steps run at once; default 0: as many as are ready (Go builds always run one at a time)
 }
 
 func (o Options) resolve() (Options, error) {
@@ -70,7 +70,7 @@ func (o Options) resolve() (Options, error) {
 		o.Nice = 0
 	}
 	if o.Jobs <= 0 {
-		o.Jobs = 3
+		o.Jobs = 64
 	}
 	return o, nil
 }

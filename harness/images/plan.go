@@ -59,10 +59,11 @@ type Step struct {
 	Hash   string            // content hash of the inputs (hex SHA-256); "" for docker-engine
 	Images map[string]string // image name -> tag, for the images this step produces
 
-	cpuHeavy bool // its Go build takes the CPU token
-	inputs   func(p *planner, s *Step, h *hasher) error
-	goHash   string // hash of the Go build inputs alone (binary cache key)
-	build    func(ctx context.Context, b *builder, l *stepLog, s *Step) (built bool, err error)
+	cpuHeavy  bool // its Go build takes the CPU token
+	inputs    func(p *planner, s *Step, h *hasher) error
+	goHash    string // hash of the Go build inputs alone (binary cache key)
+	layerHash string // hash of the Debian layer inputs alone (layer cache key)
+	build     func(ctx context.Context, b *builder, l *stepLog, s *Step) (built bool, err error)
 }
 
 // Plan is the ordered list of steps and the tags they produce.
@@ -110,6 +111,7 @@ type planner struct {
 	opts      Options
 	goVersion string
 	goEnv     map[string]string
+	hashes    map[string]string // step hashes computed so far
 }
 
 func (p *planner) fixture(parts ...string) string {
@@ -134,6 +136,7 @@ func NewPlan(ctx context.Context, opts Options) (*Plan, error) {
 		return nil, err
 	}
 	hashes := map[string]string{}
+	pl.hashes = hashes
 	for _, s := range steps {
 		for _, d := range s.Deps {
 			if _, ok := hashes[d]; !ok {

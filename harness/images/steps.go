@@ -36,7 +36,7 @@ func definition() []*Step {
 		{
 			Name: StepControlPlane, Deps: []string{StepEngine, StepKubeBinaries},
 			Images: map[string]string{ImageKubeAPIServer: "", ImageKubeControllerManager: "", ImageKubeScheduler: ""},
-			inputs: func(p *planner, s *Step, h *hasher) error { return h.tree("fixtures", p.fixture("control-plane")) },
+			inputs: func(p *planner, s *Step, h *hasher) error { return p.dockerInputs(h, "control-plane") },
 			build:  buildControlPlane,
 		},
 		debianImage(StepKubeProxy, ImageKubeProxy, StepKubeBinaries),
@@ -44,10 +44,11 @@ func definition() []*Step {
 			Name: StepNode, Images: one(ImageNode),
 			Deps: []string{StepEngine, StepDebianBase, StepKubeBinaries, StepEtcd, StepCoreDNS, StepPause, StepControlPlane, StepKubeProxy},
 			inputs: func(p *planner, s *Step, h *hasher) error {
-				h.value("packages", debianPackages[StepNode]...)
-				h.value("kind", Pinned.Kind, Pinned.Kubernetes)
+				if err := p.layerInputs(s, StepNode, h, "kind", Pinned.Kind, Pinned.Kubernetes); err != nil {
+					return err
+				}
 				h.value("preloaded", preloadList()...)
-				return h.tree("fixtures", p.fixture("node"))
+				return p.dockerInputs(h, "node")
 			},
 			build: buildNode,
 		},
@@ -64,6 +65,37 @@ func definition() []*Step {
 			},
 		},
 	}
+}
+
+// dockerInputs hashes what context() puts in a build context from a fixture
+// directory: its Dockerfile and files/.
+func (p *planner) dockerInputs(h *hasher, dir string) error {
+	if err := h.file("Dockerfile", p.fixture(dir, "Dockerfile")); err != nil {
+		return err
+	}
+	return h.tree("files", p.fixture(dir, "files"))
+}
+
+// layerInputs hashes what a Debian layer is made of (the base, the packages,
+// rootfs/ and setup.sh, extra values) into s.layerHash, and adds it to h.
+// The layer cache is keyed by it, so a new binary does not reinstall packages.
+func (p *planner) layerInputs(s *Step, step string, h *hasher, extra ...string) error {
+	l := newHasher()
+	l.value("recipe", recipe)
+	l.value("base", p.hashes[StepDebianBase])
+	l.value("packages", debianPackages[step]...)
+	l.value("extra", extra...)
+	if err := l.tree("rootfs", p.fixture(step, "rootfs")); err != nil {
+		return err
+	}
+	if fileExists(p.fixture(step, "setup.sh")) {
+		if err := l.file("setup.sh", p.fixture(step, "setup.sh")); err != nil {
+			return err
+		}
+	}
+	s.layerHash = l.sum()
+	h.value("layer", s.layerHash)
+	return nil
 }
 
 func preloadList() []string {
@@ -83,7 +115,7 @@ func scratchImage(step, image string, gb goBinary) *Step {
 			if err := p.goInputs(s, gb, h); err != nil {
 				return err
 			}
-			return h.file("Dockerfile", p.fixture(step, "Dockerfile"))
+			return p.dockerInputs(h, step)
 		},
 		build: func(ctx context.Context, b *builder, l *stepLog, s *Step) (bool, error) {
 			tag := s.Images[image]
@@ -118,8 +150,10 @@ func debianImage(step, image, binStep string) *Step {
 	return &Step{
 		Name: step, Deps: deps, Images: map[string]string{image: ""},
 		inputs: func(p *planner, s *Step, h *hasher) error {
-			h.value("packages", debianPackages[step]...)
-			return h.tree("fixtures", p.fixture(step))
+			if err := p.layerInputs(s, step, h); err != nil {
+				return err
+			}
+			return p.dockerInputs(h, step)
 		},
 		build: func(ctx context.Context, b *builder, l *stepLog, s *Step) (bool, error) {
 			tag := s.Images[image]
