@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -25,7 +26,7 @@ func mainStub(t testing.TB, latency time.Duration) http.Handler {
 func TestAttackPassesWithoutInjectedLatency(t *testing.T) {
 	c := loadContract(t)
 	ep, seen := serve(t, "ingress", mainStub(t, 0))
-	b := budget("main-page", "main-page", 100, 30)
+	b := budget("main-page", "main-page", 25, 30)
 	b.P50, b.P95, b.P99, b.Max = 200*time.Millisecond, 300*time.Millisecond, 400*time.Millisecond, time.Second
 
 	r, err := Attack(context.Background(), ep, caseNamed(t, c, "main-page"), b, c, Options{})
@@ -84,7 +85,7 @@ func TestAttackWrongBackendFails(t *testing.T) {
 	c := loadContract(t)
 	wrong := stubHandler(t, stub.Config{Identity: stubIdentity("mw-web", "main", stub.RoleWeb)})
 	ep, _ := serve(t, "ingress", wrong)
-	b := budget("main-page", "main-page", 100, 20)
+	b := budget("main-page", "main-page", 25, 20)
 	b.P95 = time.Second
 
 	r, err := Attack(context.Background(), ep, caseNamed(t, c, "main-page"), b, c, Options{})
@@ -114,7 +115,7 @@ func TestAttackSomeWrongBackendFailsDespiteMinSuccess(t *testing.T) {
 	c := loadContract(t)
 	wrong := stubHandler(t, stub.Config{Identity: stubIdentity("mw-web", "main", stub.RoleWeb)})
 	ep, _ := serve(t, "ingress", alternate(mainStub(t, 0), wrong, 10))
-	b := budget("main-page", "main-page", 100, 20)
+	b := budget("main-page", "main-page", 25, 20)
 	b.P95, b.MinSuccess = time.Second, 0.5
 
 	r, err := Attack(context.Background(), ep, caseNamed(t, c, "main-page"), b, c, Options{})
@@ -134,7 +135,7 @@ func TestAttackGroupMembersSucceed(t *testing.T) {
 	c := loadContract(t)
 	canary := stubHandler(t, stub.Config{Identity: stubIdentity("mw-pretrain", "canary", stub.RoleWeb)})
 	ep, _ := serve(t, "ingress", alternate(mainStub(t, 0), canary, 5))
-	b := budget("main-page", "main-page", 100, 20)
+	b := budget("main-page", "main-page", 25, 20)
 	b.P95 = time.Second
 	r, err := Attack(context.Background(), ep, caseNamed(t, c, "main-page"), b, c, Options{})
 	if err != nil {
@@ -167,7 +168,7 @@ func TestAttackSuccessStatuses(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			ep, _ := serve(t, "jobrunner", jobrunner)
-			b := budget("jobrunner", tc.cs, 100, 10)
+			b := budget("jobrunner", tc.cs, 25, 10)
 			b.P95, b.SuccessStatuses = time.Second, tc.statuses
 			r, err := Attack(context.Background(), ep, caseNamed(t, c, tc.cs), b, c, Options{})
 			if err != nil {
@@ -176,7 +177,9 @@ func TestAttackSuccessStatuses(t *testing.T) {
 			if r.Outcome != tc.want {
 				t.Fatalf("expected %s, got %s:\n%s", tc.want, r.Outcome, r.Explain())
 			}
-			if tc.reason != "" && (len(r.Reasons) != 1 || r.Reasons[0] != tc.reason) {
+			// Only the success reason is asserted: a loaded machine may add a
+			// rate-shortfall reason, which is not what this test is about.
+			if tc.reason != "" && !slices.Contains(r.Reasons, tc.reason) {
 				t.Errorf("expected reason %q, got %q", tc.reason, r.Reasons)
 			}
 		})
@@ -270,7 +273,7 @@ func TestAttackForwardRefusalIsAnError(t *testing.T) {
 	t.Cleanup(fwd.Close)
 	// 192.0.2.1 is not loopback: the forwarder refuses with 403.
 	ep := target.Endpoint{Entry: "mesh/mw-api-int", Forward: &target.Forward{Endpoint: fwd.URL + stub.ForwardPath, InPodURL: "http://192.0.2.1:6501"}}
-	b := budget("mesh", "mesh-api-int", 100, 5)
+	b := budget("mesh", "mesh-api-int", 25, 5)
 	b.P95 = time.Second
 	r, err := Attack(context.Background(), ep, caseNamed(t, c, "mesh-api-int"), b, c, Options{})
 	if err != nil {
@@ -290,7 +293,7 @@ func TestAttackConnectionRefusedIsRecorded(t *testing.T) {
 	addr := strings.TrimPrefix(srv.URL, "http://")
 	srv.Close() // nothing listens there any more
 	ep := target.Endpoint{Entry: "ingress", URL: &url.URL{Scheme: "http", Host: "entry.invalid"}, ConnectTo: addr}
-	b := budget("main-page", "main-page", 100, 5)
+	b := budget("main-page", "main-page", 25, 5)
 	b.P95 = time.Second
 	r, err := Attack(context.Background(), ep, caseNamed(t, c, "main-page"), b, c, Options{})
 	if err != nil {
@@ -340,7 +343,7 @@ func TestAttackCachedAnswersNeverSucceed(t *testing.T) {
 		mainStub(t, 0).ServeHTTP(w, r)
 	})
 	ep, _ := serve(t, "ingress", cached)
-	b := budget("main-page", "main-page", 100, 5)
+	b := budget("main-page", "main-page", 25, 5)
 	b.P95 = time.Second
 	r, err := Attack(context.Background(), ep, caseNamed(t, c, "main-page"), b, c, Options{})
 	if err != nil {
@@ -447,7 +450,7 @@ func TestAttackRejectsBadInput(t *testing.T) {
 func TestAttackEndpointGuard(t *testing.T) {
 	c := loadContract(t)
 	ep, seen := serve(t, "ingress", mainStub(t, 0))
-	b := budget("main-page", "main-page", 100, 5)
+	b := budget("main-page", "main-page", 25, 5)
 	b.P95 = time.Second
 
 	var calls []*http.Request
