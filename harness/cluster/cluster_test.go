@@ -423,3 +423,20 @@ func TestPodStatusAndLastLines(t *testing.T) {
 		t.Errorf("expected nothing, got %q", got)
 	}
 }
+
+func TestConfiguredDeployments(t *testing.T) {
+	b, err := loadBundle(fixtures(t), ProfileAirgap, testImages)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := &Replica{bundle: b}
+	var got []string
+	for _, d := range r.configuredDeployments() {
+		got = append(got, d.String())
+	}
+	sort.Strings(got)
+	want := "mw-pretrain/mw-pretrain.eqiad.mesh-client,pretrain-infra/edge,pretrain-infra/rest-gateway"
+	if strings.Join(got, ",") != want {
+		t.Errorf("expected the proxies that mount ConfigMaps %s, got %s", want, strings.Join(got, ","))
+	}
+}

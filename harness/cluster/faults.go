@@ -401,9 +401,11 @@ func (r *Replica) Inject(ctx context.Context, f Fault) error {
 	return nil
 }
 
-// Revert undoes a fault: deletes what it added, re-applies every manifest
-// (server-side apply sets every changed field back), restarts the proxies
-// it restarted, waits for the rollouts and reconverges.
+// Revert undoes a fault, even one whose injection failed half-way: deletes
+// what it added, re-applies every manifest (server-side apply sets every
+// changed field back), restarts every proxy that reads a ConfigMap, waits
+// for the rollouts, reconverges, and checks that the cases the fault broke
+// pass again.
 func (r *Replica) Revert(ctx context.Context, f Fault) error {
 	err := runStep(ctx, r.opts.logger, "revert", step{name: f.Name, timeout: r.opts.timeouts.Apply + r.opts.timeouts.Ready + r.opts.timeouts.Converge, run: func(ctx context.Context) (string, error) {
 		var errs []error
@@ -412,16 +414,11 @@ func (r *Replica) Revert(ctx context.Context, f Fault) error {
 				errs = append(errs, fmt.Errorf("delete %s/%s: %w", obj.GetNamespace(), obj.GetName(), err))
 			}
 		}
-		if err := applyObjects(ctx, r.client.Resources(), r.bundle.objects, false); err != nil {
+		if _, err := r.applyAndRestart(ctx); err != nil {
 			errs = append(errs, err)
 		}
 		if err := errors.Join(errs...); err != nil {
 			return "", err
-		}
-		for _, d := range f.restarts {
-			if err := r.RestartDeployment(ctx, d.namespace, d.name); err != nil {
-				return "", err
-			}
 		}
 		if _, err := r.ready(ctx); err != nil {
 			return "", err

@@ -32,6 +32,11 @@ const (
 	configMapsDir = "configmaps"
 )
 
+// configHashAnnotation is the pod-template annotation of a Deployment that
+// mounts a ConfigMap (and the ConfigMap's own annotation): the hash of the
+// ConfigMap's content.
+const configHashAnnotation = "pretrain-check/config-hash"
+
 // object is one rendered manifest document.
 type object struct {
 	u      *unstructured.Unstructured
@@ -156,7 +161,7 @@ func (cm *configMap) object() (object, error) {
 			"namespace": cm.namespace,
 			"labels":    map[string]any{"app.kubernetes.io/part-of": "pretrain-check"},
 			"annotations": map[string]any{
-				"pretrain-check/config-hash": cm.hash,
+				configHashAnnotation: cm.hash,
 			},
 		},
 	}}

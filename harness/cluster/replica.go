@@ -2,11 +2,13 @@ package cluster
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
@@ -88,11 +90,12 @@ func (r *Replica) delete(ctx context.Context) error {
 }
 
 // Restore re-applies every manifest (server-side apply: whatever a fault
-// changed is set back), waits for the rollouts and reconverges, printing
-// one line per step with the "restore" prefix.
+// changed is set back), restarts the proxies that read ConfigMaps (a pod
+// keeps the config it started with), waits for the rollouts and
+// reconverges, printing one line per step with the "restore" prefix.
 func (r *Replica) Restore(ctx context.Context) error {
 	steps := []step{
-		{name: "apply", timeout: r.opts.timeouts.Apply, run: r.apply},
+		{name: "apply", timeout: r.opts.timeouts.Apply, run: r.applyAndRestart},
 		{name: "ready", timeout: r.opts.timeouts.Ready, run: r.ready},
 		{name: "converge", timeout: r.opts.timeouts.Converge + r.opts.timeouts.Request, run: r.converge},
 	}
@@ -114,14 +117,52 @@ func (r *Replica) WaitReady(ctx context.Context) error {
 	return err
 }
 
+// configuredDeployments are the Deployments whose pods mount a ConfigMap
+// (their template carries the config-hash annotation).
+func (r *Replica) configuredDeployments() []deploymentRef {
+	var out []deploymentRef
+	for _, o := range r.bundle.deployments() {
+		tmpl, _, _ := unstructured.NestedStringMap(o.u.Object, "spec", "template", "metadata", "annotations")
+		if _, ok := tmpl[configHashAnnotation]; ok {
+			out = append(out, deploymentRef{o.u.GetNamespace(), o.u.GetName()})
+		}
+	}
+	return out
+}
+
+// restart asks for a new rollout of each Deployment, without waiting.
+func (r *Replica) restart(ctx context.Context, refs []deploymentRef) error {
+	patch := fmt.Sprintf(`{"spec":{"template":{"metadata":{"annotations":{"kubectl.kubernetes.io/restartedAt":%q}}}}}`, time.Now().Format(time.RFC3339Nano))
+	var errs []error
+	for _, ref := range refs {
+		d := &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Name: ref.name, Namespace: ref.namespace}}
+		if err := r.client.Resources().Patch(ctx, d, k8s.Patch{PatchType: types.StrategicMergePatchType, Data: []byte(patch)}); err != nil {
+			errs = append(errs, fmt.Errorf("restart deployment %s: %w", ref, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// applyAndRestart applies the manifests and restarts the configured
+// proxies, so that they run the fixtures' configs whatever happened before.
+func (r *Replica) applyAndRestart(ctx context.Context) (string, error) {
+	detail, err := r.apply(ctx)
+	if err != nil {
+		return "", err
+	}
+	refs := r.configuredDeployments()
+	if err := r.restart(ctx, refs); err != nil {
+		return "", err
+	}
+	return fmt.Sprintf("%s; restarted %d proxies", detail, len(refs)), nil
+}
+
 // RestartDeployment rolls a Deployment's pods (as `kubectl rollout
 // restart` does) and waits until the new ones are rolled out: the way to
 // make a proxy re-read a changed ConfigMap.
 func (r *Replica) RestartDeployment(ctx context.Context, namespace, name string) error {
-	patch := fmt.Sprintf(`{"spec":{"template":{"metadata":{"annotations":{"kubectl.kubernetes.io/restartedAt":%q}}}}}`, time.Now().Format(time.RFC3339Nano))
-	d := &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: namespace}}
-	if err := r.client.Resources().Patch(ctx, d, k8s.Patch{PatchType: types.StrategicMergePatchType, Data: []byte(patch)}); err != nil {
-		return fmt.Errorf("restart deployment %s/%s: %w", namespace, name, err)
+	if err := r.restart(ctx, []deploymentRef{{namespace, name}}); err != nil {
+		return err
 	}
 	timeout := r.opts.timeouts.Ready
 	if dl, ok := ctx.Deadline(); ok {

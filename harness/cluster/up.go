@@ -51,7 +51,7 @@ func Up(ctx context.Context, opts ...Option) (*Replica, error) {
 	steps := []step{
 		{name: "create", timeout: o.timeouts.Create + o.timeouts.Delete, run: r.createOrReuse},
 		{name: "load", timeout: o.timeouts.Load, run: r.load},
-		{name: "apply", timeout: o.timeouts.Apply, run: r.apply},
+		{name: "apply", timeout: o.timeouts.Apply, run: r.applyStep},
 		{name: "ready", timeout: o.timeouts.Ready, run: r.ready},
 		{name: "converge", timeout: o.timeouts.Converge + o.timeouts.Request, run: r.converge},
 	}
@@ -329,6 +329,16 @@ func (r *Replica) load(ctx context.Context) (string, error) {
 		return "", err
 	}
 	return fmt.Sprintf("%d images loaded, %d already on the node", len(res.loaded), len(res.present)), nil
+}
+
+// applyStep applies the manifests; on a reused cluster it also restarts
+// the proxies that read ConfigMaps: a pod keeps the config it started with,
+// whatever a kept run left behind.
+func (r *Replica) applyStep(ctx context.Context) (string, error) {
+	if r.reused {
+		return r.applyAndRestart(ctx)
+	}
+	return r.apply(ctx)
 }
 
 func (r *Replica) apply(ctx context.Context) (string, error) {

@@ -268,17 +268,20 @@ func TestFaults(t *testing.T) {
 	}
 	for _, f := range faults {
 		ok := t.Run(f.Name, func(t *testing.T) {
-			if err := replica.Inject(runCtx, f); err != nil {
-				t.Fatal(err)
-			}
+			// Revert even when the injection fails half-way (a ConfigMap
+			// edited, its proxy not yet restarted): the next fault must
+			// start from the fixtures.
 			reverted := false
 			defer func() {
 				if !reverted {
-					if err := replica.Revert(runCtx, f); err != nil {
+					if err := replica.Revert(context.WithoutCancel(runCtx), f); err != nil {
 						t.Errorf("restore after fault %q: %v", f.Name, err)
 					}
 				}
 			}()
+			if err := replica.Inject(runCtx, f); err != nil {
+				t.Fatal(err)
+			}
 			dir := filepath.Join(reportDir(), "faults", f.Name)
 			var res childRun
 			err := cluster.Timed(runCtx, logger, "e2e", "suites", 20*time.Minute, func(ctx context.Context) (string, error) {
