@@ -25,6 +25,7 @@ import (
 )
 
 type runFlags struct {
+	replica      replicaFlags // --target kind
 	target       string
 	contractFile string
 	labelFilter  string
@@ -72,6 +73,7 @@ static target file (see fixtures/targets/static-example.yaml).`,
 	fl.IntVar(&f.consecutive, "consecutive", defaults.RequiredConsecutive, "per case: consecutive correct answers required")
 	fl.DurationVar(&f.probeTimeout, "request-timeout", 10*time.Second, "per request timeout")
 	f.live.register(fl)
+	f.replica.register(fl, false)
 	fl.Float64Var(&f.rateScale, "rate-scale", 1, "multiply every latency budget's rate, keeping its duration (0.1 for a quick look)")
 	fl.BoolVar(&f.allowProduction, "i-know-this-is-production", false,
 		fmt.Sprintf("allow latency budgets above %g req/s against a live target", latency.LiveRateLimit))
@@ -124,7 +126,7 @@ func runChecks(ctx context.Context, stdout, stderr io.Writer, f runFlags) error 
 	if err != nil {
 		return err
 	}
-	tgt, closeTarget, err := openTarget(ctx, f.target, withLive(f.live))
+	tgt, closeTarget, err := openTarget(ctx, f.target, withLive(f.live), withReplica(f.replica))
 	if err != nil {
 		return err
 	}

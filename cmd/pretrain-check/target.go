@@ -8,6 +8,7 @@ import (
 
 	"github.com/spf13/pflag"
 
+	"gitlab.wikimedia.org/repos/sre/pretrain-check/harness/cluster"
 	"gitlab.wikimedia.org/repos/sre/pretrain-check/harness/live"
 	"gitlab.wikimedia.org/repos/sre/pretrain-check/harness/target"
 )
@@ -16,8 +17,12 @@ import (
 type targetOption func(*targetOptions)
 
 type targetOptions struct {
-	live liveFlags
+	live    liveFlags
+	replica replicaFlags
 }
+
+// withReplica passes the kind replica's flags (--target kind).
+func withReplica(r replicaFlags) targetOption { return func(o *targetOptions) { o.replica = r } }
 
 // withLive passes the live target flags.
 func withLive(l liveFlags) targetOption { return func(o *targetOptions) { o.live = l } }
@@ -25,14 +30,24 @@ func withLive(l liveFlags) targetOption { return func(o *targetOptions) { o.live
 // openTarget turns --target into a Target. The returned func releases it.
 // "live" is the built-in live target file (fixtures/targets/live.yaml); a
 // FILE is a live target file when it says "kind: live", else a static one.
-func openTarget(_ context.Context, spec string, opts ...targetOption) (target.Target, func(), error) {
+func openTarget(ctx context.Context, spec string, opts ...targetOption) (target.Target, func(), error) {
 	var o targetOptions
 	for _, opt := range opts {
 		opt(&o)
 	}
 	switch spec {
 	case "kind":
-		return nil, nil, usageError(fmt.Errorf("--target %s: not available in this build yet", spec))
+		// Attach checks that the cluster exists and answers: a replica that
+		// is not up is an environment problem (exit 3), said at once.
+		copts, err := o.replica.options()
+		if err != nil {
+			return nil, nil, usageError(fmt.Errorf("--target kind: %w", err))
+		}
+		r, err := cluster.Attach(ctx, copts...)
+		if err != nil {
+			return nil, nil, environmentError(err)
+		}
+		return r.Target(), func() {}, nil
 	case "live":
 		f, err := live.Default()
 		if err != nil {

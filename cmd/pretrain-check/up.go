@@ -1,0 +1,108 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"time"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+
+	"gitlab.wikimedia.org/repos/sre/pretrain-check/harness/cluster"
+	"gitlab.wikimedia.org/repos/sre/pretrain-check/harness/images"
+)
+
+// replicaFlags locate the kind replica; up, down and run --target kind
+// share them. Paths default to the repository layout.
+type replicaFlags struct {
+	name      string
+	config    string
+	fixtures  string
+	manifest  string
+	profile   string
+	reportDir string
+	keep      bool
+	timeout   time.Duration
+}
+
+func (f *replicaFlags) register(fl *pflag.FlagSet, withUp bool) {
+	fl.StringVar(&f.name, "cluster-name", cluster.DefaultName, "name of the kind cluster")
+	fl.StringVar(&f.config, "kind-config", cluster.DefaultConfigFile, "kind cluster config FILE (the entry points' host ports)")
+	fl.StringVar(&f.fixtures, "fixtures", cluster.DefaultFixtures, "DIR of the replica's manifests")
+	fl.StringVar(&f.manifest, "images", filepath.Join("_output", "images.json"), "image manifest FILE written by \"make images\"")
+	if !withUp {
+		return
+	}
+	fl.StringVar(&f.profile, "profile", "", "airgap (images built here) or upstream (kindest/node, ingress-nginx); default: $PRETRAIN_PROFILE, else airgap")
+	fl.StringVar(&f.reportDir, "report-dir", filepath.Join("_output", "up"), "write diagnostics here when bring-up fails")
+	fl.BoolVar(&f.keep, "keep", false, "keep the cluster even when bring-up fails (for debugging)")
+	fl.DurationVar(&f.timeout, "timeout", 15*time.Minute, "give up on bring-up after this long")
+}
+
+// options are the cluster options the flags give; the image manifest must
+// exist (the replica's manifests name the images).
+func (f *replicaFlags) options() ([]cluster.Option, error) {
+	m, err := images.ReadManifest(f.manifest)
+	if err != nil {
+		return nil, fmt.Errorf("%w (build the images first: make images)", err)
+	}
+	opts := []cluster.Option{
+		cluster.WithName(f.name), cluster.WithConfigFile(f.config), cluster.WithFixtures(f.fixtures),
+		cluster.WithImages(m.Images), cluster.WithKeep(f.keep),
+	}
+	if f.reportDir != "" {
+		opts = append(opts, cluster.WithReportDir(f.reportDir))
+	}
+	if f.profile != "" {
+		opts = append(opts, cluster.WithProfile(f.profile))
+	}
+	return opts, nil
+}
+
+func newUpCommand() *cobra.Command {
+	var f replicaFlags
+	cmd := &cobra.Command{
+		Use:   "up",
+		Short: "Bring up the kind replica of Pretrain and leave it running",
+		Long: `Create (or reuse) the kind cluster, load the images built by "make images",
+apply fixtures/kind, wait for every Deployment and probe every entry point
+until it converges. One line per step. On failure or Ctrl-C: the failing step,
+diagnostics, and the cluster deleted unless --keep. Then: run --target kind,
+and down.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			opts, err := f.options()
+			if err != nil {
+				return usageError(err)
+			}
+			ctx, cancel := context.WithTimeout(cmd.Context(), f.timeout)
+			defer cancel()
+			r, err := cluster.Up(ctx, append(opts, cluster.WithLogger(cmd.ErrOrStderr()))...)
+			if err != nil {
+				return environmentError(err)
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "replica %q is up: pretrain-check run --target kind; pretrain-check down\n", r.Name())
+			return nil
+		},
+	}
+	f.register(cmd.Flags(), true)
+	return cmd
+}
+
+func newDownCommand() *cobra.Command {
+	var f replicaFlags
+	cmd := &cobra.Command{
+		Use:   "down",
+		Short: "Delete the kind replica (a missing one is not an error)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := cluster.Down(cmd.Context(), cluster.WithName(f.name), cluster.WithLogger(cmd.ErrOrStderr())); err != nil {
+				return environmentError(err)
+			}
+			return nil
+		},
+	}
+	f.register(cmd.Flags(), false)
+	return cmd
+}
