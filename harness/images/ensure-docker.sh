@@ -26,8 +26,10 @@ daemon_json=${PRETRAIN_DAEMON_JSON:-/etc/docker/daemon.json}
 runtime_name=pretrain-runc
 wrapper=/usr/local/libexec/pretrain-check/runcwrap
 
-say() { echo "[ensure-docker] $*"; }
-die() { echo "[ensure-docker] ERROR: $*" >&2; exit 1; }
+# Messages go to the terminal and, with a timestamp, to the dockerd log file.
+note() { { mkdir -p "$(dirname "$log_file")" && echo "$(date -u +%FT%TZ) [ensure-docker] $*" >>"$log_file"; } 2>/dev/null || true; }
+say() { echo "[ensure-docker] $*"; note "$*"; }
+die() { echo "[ensure-docker] ERROR: $*" >&2; note "ERROR: $*"; exit 1; }
 run() { # run a command; on failure name it and show the tail of its output
   local out rc=0
   out=$("$@" 2>&1) || rc=$?
