@@ -205,7 +205,8 @@ func (r *Replica) collectPods(d *diagnostics, pods []corev1.Pod) {
 			}
 		}
 		for _, c := range p.Status.Conditions {
-			if c.Status != corev1.ConditionTrue && c.Message != "" {
+			// ContainersReady repeats Ready's message.
+			if c.Status != corev1.ConditionTrue && c.Message != "" && c.Type != corev1.ContainersReady {
 				fmt.Fprintf(&detail, "%s/%s condition %s: %s\n", p.Namespace, p.Name, c.Type, c.Message)
 			}
 		}

@@ -286,7 +286,7 @@ func TestFaults(t *testing.T) {
 			var res childRun
 			err := cluster.Timed(runCtx, logger, "e2e", "suites", 20*time.Minute, func(ctx context.Context) (string, error) {
 				// The latency budgets are not routing: left out of the proofs.
-				res = runChild(t, ctx, dir, 8*time.Second, "-ginkgo.label-filter=!latency")
+				res = runChild(t, ctx, dir, 5*time.Second, "-ginkgo.label-filter=!latency")
 				return fmt.Sprintf("fault %s: %s", f.Name, res.summary), nil
 			})
 			if err != nil {
