@@ -12,6 +12,7 @@ LDFLAGS := -X main.version=$(VERSION)
 .DEFAULT_GOAL := help
 
 -include fixtures/images/images.mk
+-include fixtures/kind/kind.mk
 
 .PHONY: help
 help: ## list the targets
