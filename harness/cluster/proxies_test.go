@@ -20,6 +20,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -63,9 +64,27 @@ func freePort(t *testing.T) string {
 	return ln.Addr().String()
 }
 
+// lockedBuffer collects a process's output while it runs.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
 // startProcess runs a proxy until the test ends and waits for addr to
-// accept connections.
-func startProcess(t *testing.T, env []string, addr string, name string, args ...string) {
+// accept connections. It returns the process's output so far.
+func startProcess(t *testing.T, env []string, addr string, name string, args ...string) *lockedBuffer {
 	t.Helper()
 	if _, err := exec.LookPath(name); err != nil {
 		t.Skipf("%s not installed (apt-get install trafficserver haproxy): %v", name, err)
@@ -73,8 +92,8 @@ func startProcess(t *testing.T, env []string, addr string, name string, args ...
 	ctx, cancel := context.WithCancel(context.Background())
 	cmd := exec.CommandContext(ctx, name, args...)
 	cmd.Env = append(os.Environ(), env...)
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
+	out := &lockedBuffer{}
+	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {
 		cancel()
 		t.Fatal(err)
@@ -93,7 +112,7 @@ func startProcess(t *testing.T, env []string, addr string, name string, args ...
 		c, err := net.DialTimeout("tcp", addr, 200*time.Millisecond)
 		if err == nil {
 			c.Close()
-			return
+			return out
 		}
 		select {
 		case err := <-exited:
@@ -138,11 +157,11 @@ func edgeFixture(t *testing.T, rel string) string {
 // startEdge runs traffic_server from a private runroot whose config
 // directory holds the packaged defaults plus the replica's remap.config
 // and edge.lua.
-func startEdge(t *testing.T, ups map[string]upstream) string {
+func startEdge(t *testing.T, ups map[string]upstream) (string, *lockedBuffer) {
 	return startEdgeWith(t, ups, edgeFixture(t, "pretrain-infra/edge-config/edge.lua"))
 }
 
-func startEdgeWith(t *testing.T, ups map[string]upstream, lua string) string {
+func startEdgeWith(t *testing.T, ups map[string]upstream, lua string) (string, *lockedBuffer) {
 	t.Helper()
 	if _, err := os.Stat("/etc/trafficserver/records.config"); err != nil {
 		t.Skipf("trafficserver not installed: %v", err)
@@ -191,7 +210,9 @@ cachedir: %[1]s/cache
 		"PROXY_CONFIG_HTTP_CACHE_HTTP=0",
 		"PROXY_CONFIG_HTTP_RESPONSE_SERVER_ENABLED=0",
 		"PROXY_CONFIG_HTTP_INSERT_AGE_IN_RESPONSE=0",
-		"PROXY_CONFIG_DIAGS_LOGFILE_FILENAME=stdout",
+		"PROXY_CONFIG_DIAGS_OUTPUT_NOTE=E",
+		"PROXY_CONFIG_DIAGS_OUTPUT_WARNING=E",
+		"PROXY_CONFIG_DIAGS_OUTPUT_ERROR=E",
 		"PROXY_CONFIG_ADMIN_USER_ID=#-1", // stay the test's user
 		"EDGE_NAME=edge-test",
 		"EDGE_UPSTREAM_INGRESS=" + ups["ingress"].addr,
@@ -199,8 +220,8 @@ cachedir: %[1]s/cache
 		"EDGE_UPSTREAM_MW_WEB=" + ups["mw-web"].addr,
 		"EDGE_UPSTREAM_MW_DEBUG=" + ups["mw-debug"].addr,
 	}
-	startProcess(t, env, addr, "traffic_server", "--run-root="+filepath.Join(root, "runroot.yaml"))
-	return addr
+	out := startProcess(t, env, addr, "traffic_server", "--run-root="+filepath.Join(root, "runroot.yaml"))
+	return addr, out
 }
 
 func upstreams(t *testing.T, names ...string) map[string]upstream {
@@ -215,7 +236,7 @@ const routingMsg = "no match found for the backend specified in X-Wikimedia-Debu
 
 func TestProxiesEdge(t *testing.T) {
 	ups := upstreams(t, "ingress", "rest-gateway", "mw-web", "mw-debug")
-	edge := startEdge(t, ups)
+	edge, edgeLog := startEdge(t, ups)
 	for _, tc := range []struct {
 		name, method, host, path, xwd string
 		to                            string // upstream; "" for the edge's own answer
@@ -290,6 +311,31 @@ func TestProxiesEdge(t *testing.T) {
 				t.Errorf("expected x-wikimedia-debug-routing %q, got %q", wantRouting, got)
 			}
 		})
+	}
+	edgeLogged(t, edgeLog,
+		`NOTE: edge: GET test.wikipedia.org/wiki/Main_Page xwd="" -> ingress (miss)`,
+		`NOTE: edge: GET en.wikipedia.org/wiki/Main_Page xwd="backend=k8s-mw-pretrain" -> 400 (no match found for the backend specified in X-Wikimedia-Debug (scope: default))`)
+}
+
+// edgeLogged checks edge.lua's one-line decision log (NOTEs on stderr).
+func edgeLogged(t *testing.T, log *lockedBuffer, want ...string) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		missing := ""
+		for _, w := range want {
+			if !strings.Contains(log.String(), w) {
+				missing = w
+				break
+			}
+		}
+		if missing == "" {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("expected %q in the edge's log:\n%s", missing, log.String())
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }
 
@@ -444,7 +490,7 @@ func TestProxiesFaults(t *testing.T) {
 			var addr string
 			switch f.config.name {
 			case "edge-config":
-				addr = startEdgeWith(t, upstreams(t, "ingress", "rest-gateway", "mw-web", "mw-debug"), path)
+				addr, _ = startEdgeWith(t, upstreams(t, "ingress", "rest-gateway", "mw-web", "mw-debug"), path)
 			case "rest-gateway-config":
 				ups := upstreams(t, "ingress", "mw-debug", "mw-api-ext")
 				addr = freePort(t)
