@@ -228,6 +228,7 @@ func TestSuites(t *testing.T) {
 		t.Fatal(err)
 	}
 	if len(res.failed) > 0 || res.exitErr != nil {
+		diagnose(t, dir)
 		t.Fatalf("suites failed on the replica (%s; exit %v): %q\nreport: %s\n%s", res.summary, res.exitErr, res.failed, dir, tail(res.output, 80))
 	}
 	t.Logf("%s; report in %s", res.summary, dir)
@@ -299,6 +300,7 @@ func TestFaults(t *testing.T) {
 				t.Errorf("fault %q: the suites exited 0 with %d failed cases", f.Name, len(res.failed))
 			}
 			if !slices.Equal(res.failed, f.Breaks) {
+				diagnose(t, dir)
 				t.Errorf("fault %q: failed cases differ\n  missing (should fail, passed): %q\n  unexpected (failed, should pass): %q\nreport: %s",
 					f.Name, minus(f.Breaks, res.failed), minus(res.failed, f.Breaks), dir)
 			}
@@ -310,6 +312,17 @@ func TestFaults(t *testing.T) {
 		if !ok && runCtx.Err() != nil {
 			return
 		}
+	}
+}
+
+// diagnose prints the replica's diagnostics and writes them under dir,
+// without a second command.
+func diagnose(t *testing.T, dir string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(runCtx), time.Minute)
+	defer cancel()
+	if err := replica.CollectDiagnostics(ctx, dir); err != nil {
+		t.Logf("diagnostics incomplete: %v", err)
 	}
 }
 
