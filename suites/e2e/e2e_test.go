@@ -187,8 +187,9 @@ type childRun struct {
 	output  []byte
 }
 
-func runChild(t *testing.T, ctx context.Context, dir string, pollTimeout time.Duration, ginkgoArgs ...string) childRun {
-	t.Helper()
+// runChild runs the suites in a child process and reads its report; the
+// error says why there is no report (the child's failures are in childRun).
+func runChild(ctx context.Context, dir string, pollTimeout time.Duration, ginkgoArgs ...string) (childRun, error) {
 	args := append([]string{"-test.run=^TestChildSuites$", "-test.count=1", "-test.timeout=0"}, ginkgoArgs...)
 	cmd := exec.CommandContext(ctx, os.Args[0], args...)
 	cmd.Env = append(os.Environ(), envChild+"=1", envChildReport+"="+dir)
@@ -199,11 +200,11 @@ func runChild(t *testing.T, ctx context.Context, dir string, pollTimeout time.Du
 	res := childRun{exitErr: err, output: out}
 	data, rerr := os.ReadFile(filepath.Join(dir, "report.json"))
 	if rerr != nil {
-		t.Fatalf("suites wrote no report (%v); exit: %v\n%s", rerr, err, tail(out, 60))
+		return res, fmt.Errorf("suites wrote no report (%v); exit: %v\n%s", rerr, err, tail(out, 60))
 	}
 	var rep report.JSONReport
 	if err := json.Unmarshal(data, &rep); err != nil {
-		t.Fatalf("parse %s: %v", filepath.Join(dir, "report.json"), err)
+		return res, fmt.Errorf("parse %s: %w", filepath.Join(dir, "report.json"), err)
 	}
 	for _, c := range rep.Cases {
 		if c.Outcome == string(check.Failed) {
@@ -213,7 +214,7 @@ func runChild(t *testing.T, ctx context.Context, dir string, pollTimeout time.Du
 	sort.Strings(res.failed)
 	res.summary = fmt.Sprintf("%d cases: %d passed, %d failed, %d inconclusive, %d not applicable, %d skipped",
 		rep.Summary.Total, rep.Summary.Passed, rep.Summary.Failed, rep.Summary.Inconclusive, rep.Summary.NotApplicable, rep.Summary.Skipped)
-	return res
+	return res, nil
 }
 
 // TestSuites: every suite, latency budgets included, passes on the replica.
@@ -221,8 +222,9 @@ func TestSuites(t *testing.T) {
 	dir := filepath.Join(reportDir(), "suites")
 	var res childRun
 	err := cluster.Timed(runCtx, logger, "e2e", "suites", 30*time.Minute, func(ctx context.Context) (string, error) {
-		res = runChild(t, ctx, dir, 0)
-		return res.summary, nil
+		var err error
+		res, err = runChild(ctx, dir, 0)
+		return res.summary, err
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -287,8 +289,9 @@ func TestFaults(t *testing.T) {
 			var res childRun
 			err := cluster.Timed(runCtx, logger, "e2e", "suites", 20*time.Minute, func(ctx context.Context) (string, error) {
 				// The latency budgets are not routing: left out of the proofs.
-				res = runChild(t, ctx, dir, 5*time.Second, "-ginkgo.label-filter=!latency")
-				return fmt.Sprintf("fault %s: %s", f.Name, res.summary), nil
+				var err error
+				res, err = runChild(ctx, dir, 5*time.Second, "-ginkgo.label-filter=!latency")
+				return fmt.Sprintf("fault %s: %s", f.Name, res.summary), err
 			})
 			if err != nil {
 				t.Fatal(err)
