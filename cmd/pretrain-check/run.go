@@ -126,7 +126,8 @@ func runChecks(ctx context.Context, stdout, stderr io.Writer, f runFlags) error 
 	if err != nil {
 		return err
 	}
-	tgt, closeTarget, err := openTarget(ctx, f.target, withLive(f.live), withReplica(f.replica))
+	var diagnose func(ctx context.Context, dir string) error
+	tgt, closeTarget, err := openTarget(ctx, f.target, withLive(f.live), withReplica(f.replica), withDiagnostics(&diagnose))
 	if err != nil {
 		return err
 	}
@@ -233,6 +234,15 @@ func runChecks(ctx context.Context, stdout, stderr io.Writer, f runFlags) error 
 	}
 	if len(budgetResults) > 0 && f.reportDir != "" {
 		fmt.Fprintf(stderr, "latency plots: %s\n", filepath.Join(f.reportDir, "latency", "index.html"))
+	}
+	if (sum.Failed > 0 || t.failed) && diagnose != nil && f.reportDir != "" {
+		// Evidence without a second command: what the cluster looked like
+		// when the checks failed.
+		if err := diagnose(ctx, f.reportDir); err != nil {
+			fmt.Fprintf(stderr, "collect diagnostics into %s: %v\n", f.reportDir, err)
+		} else {
+			fmt.Fprintf(stderr, "diagnostics: %s\n", filepath.Join(f.reportDir, "diagnostics"))
+		}
 	}
 	fmt.Fprintln(stderr, sum.Line())
 	if sum.Failed > 0 || t.failed {

@@ -17,8 +17,16 @@ import (
 type targetOption func(*targetOptions)
 
 type targetOptions struct {
-	live    liveFlags
-	replica replicaFlags
+	live     liveFlags
+	replica  replicaFlags
+	diagnose *func(ctx context.Context, dir string) error
+}
+
+// withDiagnostics asks openTarget for a way to collect the environment's
+// diagnostics (events, pod statuses, proxy logs) after a failed run; it
+// stays nil for targets that have none.
+func withDiagnostics(d *func(ctx context.Context, dir string) error) targetOption {
+	return func(o *targetOptions) { o.diagnose = d }
 }
 
 // withReplica passes the kind replica's flags (--target kind).
@@ -46,6 +54,9 @@ func openTarget(ctx context.Context, spec string, opts ...targetOption) (target.
 		r, err := cluster.Attach(ctx, copts...)
 		if err != nil {
 			return nil, nil, environmentError(err)
+		}
+		if o.diagnose != nil {
+			*o.diagnose = r.CollectDiagnostics
 		}
 		return r.Target(), func() {}, nil
 	case "live":
