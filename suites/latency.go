@@ -4,12 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"regexp"
 	"strings"
 	"sync"
 
 	. "github.com/onsi/ginkgo/v2"
-	"github.com/onsi/ginkgo/v2/types"
 	. "github.com/onsi/gomega"
 
 	"gitlab.wikimedia.org/repos/sre/pretrain-check/harness/check"
@@ -157,21 +155,9 @@ func BudgetLabels(b *contract.Budget, cs *contract.Case) []string {
 // (labels: "latency", the budget's and its entry's; focus: regexps on the
 // spec text "<latency title> budget <budget name>").
 func SelectBudgets(c *contract.Contract, labelFilter string, focus []string) ([]*contract.Budget, error) {
-	match := func([]string) bool { return true }
-	if labelFilter != "" {
-		f, err := types.ParseLabelFilter(labelFilter)
-		if err != nil {
-			return nil, fmt.Errorf("label filter %q: %w", labelFilter, err)
-		}
-		match = f
-	}
-	var res []*regexp.Regexp
-	for _, f := range focus {
-		re, err := regexp.Compile(f)
-		if err != nil {
-			return nil, fmt.Errorf("focus %q: %w", f, err)
-		}
-		res = append(res, re)
+	selected, err := newSelector(labelFilter, focus)
+	if err != nil {
+		return nil, err
 	}
 	var out []*contract.Budget
 	for _, b := range c.Budgets {
@@ -179,15 +165,7 @@ func SelectBudgets(c *contract.Contract, labelFilter string, focus []string) ([]
 		if err != nil {
 			return nil, err
 		}
-		if !match(append(BudgetLabels(b, cs), AreaLatency)) {
-			continue
-		}
-		text := AreaTitle(AreaLatency) + " budget " + b.Name
-		focused := len(res) == 0
-		for _, re := range res {
-			focused = focused || re.MatchString(text)
-		}
-		if focused {
+		if selected(append(BudgetLabels(b, cs), AreaLatency), AreaTitle(AreaLatency)+" budget "+b.Name) {
 			out = append(out, b)
 		}
 	}

@@ -149,6 +149,24 @@ func EntryLabel(entry string) string {
 // case's, its entry's and its area's; focus: regexps on the spec text,
 // "<area title> case <case name>").
 func Select(c *contract.Contract, labelFilter string, focus []string) ([]*contract.Case, error) {
+	selected, err := newSelector(labelFilter, focus)
+	if err != nil {
+		return nil, err
+	}
+	var out []*contract.Case
+	for _, cs := range c.Cases {
+		area := contract.Area(cs)
+		if selected(append(CaseLabels(cs), area), AreaTitle(area)+" case "+cs.Name) {
+			out = append(out, cs)
+		}
+	}
+	return out, nil
+}
+
+// newSelector mirrors Ginkgo's spec selection: a spec runs when its labels
+// match the label filter and its text matches one of the focus regexps
+// (any text when there are none).
+func newSelector(labelFilter string, focus []string) (func(labels []string, text string) bool, error) {
 	match := func([]string) bool { return true }
 	if labelFilter != "" {
 		f, err := types.ParseLabelFilter(labelFilter)
@@ -165,21 +183,17 @@ func Select(c *contract.Contract, labelFilter string, focus []string) ([]*contra
 		}
 		res = append(res, re)
 	}
-	var out []*contract.Case
-	for _, cs := range c.Cases {
-		if !match(append(CaseLabels(cs), contract.Area(cs))) {
-			continue
+	return func(labels []string, text string) bool {
+		if !match(labels) {
+			return false
 		}
-		text := AreaTitle(contract.Area(cs)) + " case " + cs.Name
-		focused := len(res) == 0
 		for _, re := range res {
-			focused = focused || re.MatchString(text)
+			if re.MatchString(text) {
+				return true
+			}
 		}
-		if focused {
-			out = append(out, cs)
-		}
-	}
-	return out, nil
+		return len(res) == 0
+	}, nil
 }
 
 type recorder struct {
