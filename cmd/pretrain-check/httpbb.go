@@ -88,21 +88,8 @@ func runHttpbb(ctx context.Context, stdout, stderr io.Writer, files []string, f 
 		return usageError(err)
 	}
 
-	switch f.output {
-	case "table":
-		err = report.WriteTable(stdout, verdicts, isTerminal(stdout))
-	case "json":
-		err = report.WriteJSON(stdout, verdicts)
-	case "junit":
-		err = report.WriteJUnit(stdout, "pretrain-check httpbb", verdicts)
-	}
-	if err != nil {
-		return fmt.Errorf("write %s report: %w", f.output, err)
-	}
-	if f.reportDir != "" {
-		if err := report.WriteDir(f.reportDir, verdicts); err != nil {
-			return fmt.Errorf("write report directory: %w", err)
-		}
+	if err := writeReports(stdout, f.output, "pretrain-check httpbb", f.reportDir, verdicts); err != nil {
+		return err
 	}
 	sum := report.Summarize(verdicts)
 	fmt.Fprintln(stderr, sum.Line())

@@ -209,21 +209,8 @@ func runChecks(ctx context.Context, stdout, stderr io.Writer, f runFlags) error 
 	mu.Lock()
 	defer mu.Unlock()
 	sortByContract(c, verdicts)
-	switch f.output {
-	case "table":
-		report.WriteTable(stdout, verdicts, isTerminal(stdout))
-	case "json":
-		err = report.WriteJSON(stdout, verdicts)
-	case "junit":
-		err = report.WriteJUnit(stdout, "pretrain-check", verdicts)
-	}
-	if err != nil {
-		return fmt.Errorf("write %s report: %w", f.output, err)
-	}
-	if f.reportDir != "" {
-		if err := report.WriteDir(f.reportDir, verdicts); err != nil {
-			return fmt.Errorf("write report directory: %w", err)
-		}
+	if err := writeReports(stdout, f.output, "pretrain-check", f.reportDir, verdicts); err != nil {
+		return err
 	}
 	// Budgets count in the summary line like cases: a failed budget is a
 	// failed check for scap and CI.
@@ -269,4 +256,29 @@ func sortByContract(c *contract.Contract, vs []check.Verdict) {
 		index[cs] = i
 	}
 	sort.SliceStable(vs, func(i, j int) bool { return index[vs[i].Case] < index[vs[j].Case] })
+}
+
+// writeReports prints the report in the --output format on stdout and,
+// with --report-dir, writes the report directory.
+func writeReports(stdout io.Writer, output, suiteName, reportDir string, verdicts []check.Verdict) error {
+	var err error
+	switch output {
+	case "table":
+		err = report.WriteTable(stdout, verdicts, isTerminal(stdout))
+	case "json":
+		err = report.WriteJSON(stdout, verdicts)
+	case "junit":
+		err = report.WriteJUnit(stdout, suiteName, verdicts)
+	default:
+		err = fmt.Errorf("unknown format")
+	}
+	if err != nil {
+		return fmt.Errorf("write %s report: %w", output, err)
+	}
+	if reportDir != "" {
+		if err := report.WriteDir(reportDir, verdicts); err != nil {
+			return fmt.Errorf("write report directory: %w", err)
+		}
+	}
+	return nil
 }
