@@ -110,14 +110,7 @@ type liveImitation struct {
 
 func startLiveImitation(t *testing.T) liveImitation {
 	t.Helper()
-	ca, err := livetest.NewCA(livetest.CertNames()...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	caFile, err := ca.WriteCAFile(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
+	ca, caFile := livetest.NewTestCA(t)
 	edge, err := livetest.Start(ca, livetest.Options{Role: livetest.Edge, CachedPaths: []string{"/w/index.php"}})
 	if err != nil {
 		t.Fatal(err)

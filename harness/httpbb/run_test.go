@@ -22,14 +22,7 @@ type imitation struct {
 
 func start(t *testing.T) imitation {
 	t.Helper()
-	ca, err := livetest.NewCA(livetest.CertNames()...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	caFile, err := ca.WriteCAFile(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
+	ca, caFile := livetest.NewTestCA(t)
 	edge, err := livetest.Start(ca, livetest.Options{Role: livetest.Edge})
 	if err != nil {
 		t.Fatal(err)

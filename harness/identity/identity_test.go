@@ -16,7 +16,7 @@ func TestFromServer(t *testing.T) {
 		{"mw-pretrain.codfw.jobrunner-canary-5b8c9-abcde", true, "mw-pretrain/jobrunner-canary", "codfw"},
 		{"mw-web.eqiad.main-6f7d8-zz9qq", true, "mw-web/main", "eqiad"},
 		// Not pod names: never identified.
-		{"main-tls", false, "", ""},                        // the mesh proxy itself
+		{"main-tls", false, "", ""},                         // the mesh proxy itself
 		{"mw-pretrain.eqiad.main-7d9f8c6b5", false, "", ""}, // one segment short
 		{"mw-pretrain.eqiad.main", false, "", ""},
 		{"mw-pretrain.eqiad.-a-b", false, "", ""}, // empty release

@@ -61,14 +61,7 @@ type fixture struct {
 
 func setup(t *testing.T) fixture {
 	t.Helper()
-	ca, err := livetest.NewCA(livetest.CertNames()...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	caFile, err := ca.WriteCAFile(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
+	ca, caFile := livetest.NewTestCA(t)
 	c, err := contract.Load("testdata/contract.yaml")
 	if err != nil {
 		t.Fatal(err)

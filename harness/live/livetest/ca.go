@@ -18,6 +18,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"testing"
 	"time"
 )
 
@@ -97,4 +98,20 @@ func (ca *CA) WriteCAFile(dir string) (string, error) {
 		return "", fmt.Errorf("write CA file: %w", err)
 	}
 	return p, nil
+}
+
+// NewTestCA is NewCA for every imitated host name, with its certificate
+// written to a temporary file (a test's --ca-file); it fails the test on
+// error.
+func NewTestCA(t testing.TB) (*CA, string) {
+	t.Helper()
+	ca, err := NewCA(CertNames()...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	caFile, err := ca.WriteCAFile(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ca, caFile
 }
