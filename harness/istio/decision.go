@@ -195,8 +195,10 @@ func (m *Model) Route(req Request) Decision {
 	default:
 		chosen = servers
 	}
-	sref := chosen[0].ref()
-	d.Server = &sref
+	if len(chosen) == 1 {
+		sref := chosen[0].ref()
+		d.Server = &sref
+	}
 	scheme := "https"
 	if proto == "HTTP" {
 		scheme = "http"
@@ -209,6 +211,7 @@ func (m *Model) Route(req Request) Decision {
 	// wins. The Host is compared without its port, case-insensitively.
 	host := strings.ToLower(stripPort(req.Host))
 	var vs *virtualService
+	var via *server
 	bestRank := -1
 	for _, s := range chosen {
 		for _, v := range m.vss {
@@ -237,21 +240,29 @@ func (m *Model) Route(req Request) Decision {
 				continue
 			}
 			if r := specificity(domain); r > bestRank {
-				vs, bestRank, d.Domain = v, r, domain
+				vs, via, bestRank, d.Domain = v, s, r, domain
 			}
 		}
 	}
 	if vs == nil {
 		d.Outcome, d.Status = NoRoute, http.StatusNotFound
-		d.Reason = fmt.Sprintf("Host %q matches no VirtualService bound to %s", host, sref.Gateway)
+		var gws []string
+		for _, s := range chosen {
+			if !contains(gws, s.gw.key) {
+				gws = append(gws, s.gw.key)
+			}
+		}
+		d.Reason = fmt.Sprintf("Host %q matches no VirtualService bound to %s", host, strings.Join(gws, " or "))
 		return d
 	}
 	d.VirtualService = vs.key
+	sref := via.ref()
+	d.Server = &sref
 	d.VirtualServicePos = vs.obj.Pos
 
 	// 3. The route. Istio API reference: VirtualService "http": "an ordered
 	// list of route rules"; the first rule that matches wins.
-	rv := reqView{path: d.Path, scheme: scheme, method: req.Method, authority: req.Host, port: port, header: req.Header, gateway: chosen[0].gw.key}
+	rv := reqView{path: d.Path, scheme: scheme, method: req.Method, authority: req.Host, port: port, header: req.Header, gateway: via.gw.key}
 	for _, r := range vs.routes {
 		miss := RouteMiss{Route: r.ref()}
 		matched := -1
