@@ -335,14 +335,9 @@ func compileBlock(mr *networking.HTTPMatchRequest, vsNamespace string) (*matchBl
 		}
 	}
 	for _, k := range sortedKeys(mr.GetQueryParams()) {
-		sm := mr.GetQueryParams()[k]
-		if _, ok := sm.GetMatchType().(*networking.StringMatch_Prefix); ok {
-			// Istio API reference: HTTPMatchRequest "queryParams": "prefix
-			// matching is currently not supported".
-			errs = append(errs, fieldErr{"queryParams[" + k + "].prefix", fmt.Errorf("not supported by Istio for query parameters")})
-			continue
-		}
-		if c := one("queryParams["+k+"]", sm); c != nil {
+		// Istio API reference: HTTPMatchRequest "queryParams": exact ("?key"
+		// is exact ""), prefix or regex, on the parameter's value.
+		if c := one("queryParams["+k+"]", mr.GetQueryParams()[k]); c != nil {
 			b.queryParams = append(b.queryParams, queryMatch{name: k, m: *c})
 		}
 	}

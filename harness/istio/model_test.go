@@ -66,6 +66,9 @@ spec:
   - name: query
     match: [{uri: {prefix: /q}, queryParams: {mode: {exact: x}}}]
     route: [{destination: {host: svc-a}}]
+  - name: query-prefix
+    match: [{uri: {prefix: /qp}, queryParams: {lang: {prefix: en}, flag: {exact: ""}}}]
+    route: [{destination: {host: svc-b}}]
   - name: query-regex
     match: [{queryParams: {id: {regex: "[0-9]+"}}}]
     route: [{destination: {host: svc-a}}]
@@ -169,7 +172,7 @@ func mustModel(t *testing.T, src string) *Model {
 	return m
 }
 
-// summary renders a decision compactly: "routed va#8 da:1.00" or the outcome.
+// summary renders a decision compactly: "routed va#9 da:1.00" or the outcome.
 func summary(d Decision) string {
 	if d.Route == nil {
 		return d.Outcome.String()
@@ -199,32 +202,34 @@ func TestRouteTraps(t *testing.T) {
 	}{
 		{"xwd backend=", a("GET", "/", "X-Wikimedia-Debug", "backend=k8s-mw-pretrain"), "routed va#0 ddebug:1.00", ""},
 		{"xwd bare", a("GET", "/", "X-Wikimedia-Debug", "k8s-mw-pretrain-eqiad"), "routed va#0 ddebug:1.00", ""},
-		{"xwd regex is anchored", a("GET", "/", "X-Wikimedia-Debug", "xk8s-mw-pretrain"), "routed va#8 da:1.00",
+		{"xwd regex is anchored", a("GET", "/", "X-Wikimedia-Debug", "xk8s-mw-pretrain"), "routed va#9 da:1.00",
 			`header x-wikimedia-debug: "xk8s-mw-pretrain" does not match regex "(backend=)?k8s-mw-pretrain.*"`},
 		{"xwd header name case", a("GET", "/", "X-WIKIMEDIA-DEBUG", "k8s-mw-pretrain"), "routed va#0 ddebug:1.00", ""},
 		{"xwd header sent twice is joined", a("GET", "/", "X-Wikimedia-Debug", "k8s-mw-pretrain", "x-wikimedia-debug", "log"), "routed va#0 ddebug:1.00", ""},
 		{"exact GET", a("GET", "/exact"), "routed va#1 da:1.00", ""},
 		{"exact ignores the query", a("GET", "/exact?a=1"), "routed va#1 da:1.00", ""},
-		{"exact is not a prefix", a("GET", "/exactly"), "routed va#8 da:1.00", `uri: "/exactly" does not match exact "/exact"`},
-		{"exact POST", a("POST", "/exact"), "routed va#8 da:1.00", `method: POST does not match exact "GET"`},
+		{"exact is not a prefix", a("GET", "/exactly"), "routed va#9 da:1.00", `uri: "/exactly" does not match exact "/exact"`},
+		{"exact POST", a("POST", "/exact"), "routed va#9 da:1.00", `method: POST does not match exact "GET"`},
 		{"dot segments normalised", a("GET", "/w/../exact"), "routed va#1 da:1.00", ""},
 		{"ignoreUriCase", a("GET", "/casey/page"), "routed va#2 da:1.00", ""},
 		{"withoutHeaders absent", a("GET", "/without"), "routed va#3 da:1.00", ""},
-		{"withoutHeaders present", a("GET", "/without", "X-Skip", "1"), "routed va#8 da:1.00", `withoutHeaders x-skip: present ("1")`},
+		{"withoutHeaders present", a("GET", "/without", "X-Skip", "1"), "routed va#9 da:1.00", `withoutHeaders x-skip: present ("1")`},
 		{"query exact", a("GET", "/q?mode=x"), "routed va#4 da:1.00", ""},
-		{"query exact is exact", a("GET", "/q?mode=xy"), "routed va#8 da:1.00", `query parameter mode: "xy" does not match exact "x"`},
-		{"query absent", a("GET", "/q?other=x"), "routed va#8 da:1.00", `query parameter mode: absent`},
-		{"query regex", a("GET", "/p?id=123"), "routed va#5 da:1.00", ""},
-		{"query regex anchored", a("GET", "/p?id=12a"), "routed va#8 da:1.00", `query parameter id: "12a" does not match regex "[0-9]+"`},
-		{"or: second block", a("GET", "/two"), "routed va#6 db:1.00", `uri: "/two" does not match exact "/one"`},
-		{"weights", a("GET", "/split/x"), "routed va#7 da:0.90,db:0.10", ""},
-		{"first match wins over a later exact", a("GET", "/specific"), "routed va#8 da:1.00", ""},
-		{"wildcard SNI and Host", with(a("GET", "/"), func(r *Request) { r.SNI, r.Host = "x.wild.example.org", "x.wild.example.org" }), "routed va#8 da:1.00", ""},
-		{"wildcard takes deeper names", with(a("GET", "/"), func(r *Request) { r.SNI, r.Host = "y.x.wild.example.org", "y.x.wild.example.org" }), "routed va#8 da:1.00", ""},
+		{"query exact is exact", a("GET", "/q?mode=xy"), "routed va#9 da:1.00", `query parameter mode: "xy" does not match exact "x"`},
+		{"query absent", a("GET", "/q?other=x"), "routed va#9 da:1.00", `query parameter mode: absent`},
+		{"query prefix and presence", a("GET", "/qp?flag&lang=en-gb"), "routed va#5 db:1.00", ""},
+		{"query flag with a value is not exact \"\"", a("GET", "/qp?flag=1&lang=en"), "routed va#9 da:1.00", `query parameter flag: "1" does not match exact ""`},
+		{"query regex", a("GET", "/p?id=123"), "routed va#6 da:1.00", ""},
+		{"query regex anchored", a("GET", "/p?id=12a"), "routed va#9 da:1.00", `query parameter id: "12a" does not match regex "[0-9]+"`},
+		{"or: second block", a("GET", "/two"), "routed va#7 db:1.00", `uri: "/two" does not match exact "/one"`},
+		{"weights", a("GET", "/split/x"), "routed va#8 da:0.90,db:0.10", ""},
+		{"first match wins over a later exact", a("GET", "/specific"), "routed va#9 da:1.00", ""},
+		{"wildcard SNI and Host", with(a("GET", "/"), func(r *Request) { r.SNI, r.Host = "x.wild.example.org", "x.wild.example.org" }), "routed va#9 da:1.00", ""},
+		{"wildcard takes deeper names", with(a("GET", "/"), func(r *Request) { r.SNI, r.Host = "y.x.wild.example.org", "y.x.wild.example.org" }), "routed va#9 da:1.00", ""},
 		{"wildcard does not take its own suffix", with(a("GET", "/"), func(r *Request) { r.SNI = "wild.example.org" }), "TLS handshake failure", `SNI "wild.example.org" is not a host of any HTTPS server on port 443`},
 		{"unlisted SNI", with(a("GET", "/"), func(r *Request) { r.SNI = "en.wikipedia.org" }), "TLS handshake failure", ""},
 		{"no SNI", with(a("GET", "/"), func(r *Request) { r.SNI = "" }), "TLS handshake failure", "no SNI sent"},
-		{"Host with port and case", with(a("GET", "/"), func(r *Request) { r.Host = "A.Example.org:443" }), "routed va#8 da:1.00", ""},
+		{"Host with port and case", with(a("GET", "/"), func(r *Request) { r.Host = "A.Example.org:443" }), "routed va#9 da:1.00", ""},
 		{"gateway host for another namespace", with(a("GET", "/"), func(r *Request) { r.Host = "own.example.org" }), "no route (404)",
 			`VirtualService other/vc: hosts own.example.org do not take Host "own.example.org"`},
 		{"gateway host for the VS namespace", with(a("GET", "/"), func(r *Request) { r.Host = "shared.example.org" }), "routed other/vb#0 db:1.00", ""},
@@ -257,28 +262,28 @@ func TestDecisionCarriesPositions(t *testing.T) {
 	if d.Server == nil || d.Server.Pos.String() != "trap.yaml:8:5" {
 		t.Errorf("server position %v, want trap.yaml:8:5", d.Server)
 	}
-	if d.Route == nil || d.Route.Pos.String() != "trap.yaml:56:5" || d.Route.Name != "or" || d.MatchBlock != 1 {
-		t.Fatalf("route %+v block %d, want or at trap.yaml:56:5 block 1", d.Route, d.MatchBlock)
+	if d.Route == nil || d.Route.Pos.String() != "trap.yaml:59:5" || d.Route.Name != "or" || d.MatchBlock != 1 {
+		t.Fatalf("route %+v block %d, want or at trap.yaml:59:5 block 1", d.Route, d.MatchBlock)
 	}
 	last := d.Skipped[len(d.Skipped)-1]
-	if last.Route.Name != "or" || len(last.Blocks) != 1 || last.Blocks[0].Pos.String() != "trap.yaml:57:13" {
-		t.Errorf("the chosen route's failed block is %+v, want block 0 of or at trap.yaml:57:13", last)
+	if last.Route.Name != "or" || len(last.Blocks) != 1 || last.Blocks[0].Pos.String() != "trap.yaml:60:13" {
+		t.Errorf("the chosen route's failed block is %+v, want block 0 of or at trap.yaml:60:13", last)
 	}
-	if len(d.Skipped) != 7 {
-		t.Errorf("skipped %d entries, want the 6 earlier routes and the chosen route's block 0", len(d.Skipped))
+	if len(d.Skipped) != 8 {
+		t.Errorf("skipped %d entries, want the 7 earlier routes and the chosen route's block 0", len(d.Skipped))
 	}
 }
 
 func TestRoutesAndServerNames(t *testing.T) {
 	m := mustModel(t, trapInput)
 	routes := m.Routes()
-	if len(routes) != 14 {
-		t.Fatalf("%d routes, want 14", len(routes))
+	if len(routes) != 15 {
+		t.Fatalf("%d routes, want 15", len(routes))
 	}
 	if r := routes[0]; r.String() != "mw-pretrain/va http[0] (debug)" || strings.Join(r.Gateways, ",") != "mw-pretrain/gw-a" {
 		t.Errorf("first route %s on %v", r, r.Gateways)
 	}
-	if r := routes[13]; strings.Join(r.Gateways, ",") != "mw-pretrain/gw-http" {
+	if r := routes[14]; strings.Join(r.Gateways, ",") != "mw-pretrain/gw-http" {
 		t.Errorf("mesh is not a gateway: %v", r.Gateways)
 	}
 	want := "*, *.wild.example.org, a.example.org, b.example.org, own.example.org, shared.example.org"
@@ -362,7 +367,7 @@ spec:
   hosts: [a.example.org]
   gateways: [g1]
   http:
-  - match: [{uri: {regex: "(unclosed"}}, {queryParams: {q: {prefix: x}}}]
+  - match: [{uri: {regex: "(unclosed"}}, {headers: {x-a: {regex: "a)"}}}]
     route:
     - {destination: {host: a}, weight: 0}
     - {destination: {host: b}, weight: 0}
@@ -390,7 +395,7 @@ spec:
 		"bad.yaml:22:11: Gateway mw-pretrain/g2: spec.servers[1].tls.httpsRedirect: not modelled: the gateway answers every request with a redirect to HTTPS",
 		`bad.yaml:24:26: Gateway mw-pretrain/g2: spec.servers[2].port.protocol: not modelled: "TCP" (only HTTPS and HTTP servers are)`,
 		"bad.yaml:34:20: VirtualService mw-pretrain/v1: spec.http[0].match[0].uri.regex: compile regex \"(unclosed\": error parsing regexp: missing closing ): `^(?:(unclosed)$`",
-		"bad.yaml:34:61: VirtualService mw-pretrain/v1: spec.http[0].match[1].queryParams[q].prefix: not supported by Istio for query parameters",
+		"bad.yaml:34:59: VirtualService mw-pretrain/v1: spec.http[0].match[1].headers[x-a].regex: compile regex \"a)\": error parsing regexp: unexpected ): `^(?:a))$`",
 		"bad.yaml:35:5: VirtualService mw-pretrain/v1: spec.http[0].route: every destination has weight 0: no traffic can be routed",
 		`bad.yaml:43:11: VirtualService mw-pretrain/v2: spec.hosts[0]: host "a.example.org" on Gateway mw-pretrain/g1 is also a host of VirtualService mw-pretrain/v1 (bad.yaml:27:1): the order Istio merges them in is not in the input`,
 	}
