@@ -2,21 +2,34 @@ package main
 
 import (
 	"fmt"
+	"io"
+	"strings"
 
 	"github.com/spf13/cobra"
 
 	"gitlab.wikimedia.org/repos/sre/pretrain-check/harness/contract"
 )
 
+// lintFlags are the flags of `contract lint`.
+type lintFlags struct {
+	sources bool
+}
+
 func newContractCommand() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "contract",
 		Short: "Work with routing contracts",
 	}
-	cmd.AddCommand(&cobra.Command{
+	var flags lintFlags
+	lint := &cobra.Command{
 		Use:   "lint FILE...",
 		Short: "Validate routing contracts; print every problem with file:line:column",
-		Args:  cobra.MinimumNArgs(1),
+		Long: `Validate routing contracts; print every problem with file:line:column.
+
+Every case and budget must name its source: the production file it encodes
+("<owner>/<repo> <path>@<commit>") or "planned: <task> step <n>" for
+behaviour production has not enabled. --sources lists them.`,
+		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, files []string) error {
 			var failed []string
 			for _, f := range files {
@@ -26,19 +39,56 @@ func newContractCommand() *cobra.Command {
 					failed = append(failed, f)
 					continue
 				}
+				// A check without a source is an error: nobody could tell
+				// whether it encodes production or a wish.
+				if ps := contract.CheckSources(c); len(ps) > 0 {
+					fmt.Fprintln(cmd.ErrOrStderr(), (&contract.Problems{List: ps}).Error())
+					failed = append(failed, f)
+					continue
+				}
 				// Lint findings are advice (unused backends, labels that do not
 				// match the entry): printed, never failing the file.
 				for _, w := range contract.Lint(c) {
 					fmt.Fprintf(cmd.ErrOrStderr(), "%s: warning: %s\n", w.Pos, w.Msg)
 				}
-				fmt.Fprintf(cmd.OutOrStdout(), "%s: ok (%d cases, %d backends, %d entry points, %d budgets)\n",
-					f, len(c.Cases), len(c.Backends), len(c.Entries), len(c.Budgets))
+				if flags.sources {
+					writeSources(cmd.OutOrStdout(), f, c)
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "%s: ok (%d cases, %d of them planned, %d backends, %d entry points, %d budgets)\n",
+					f, len(c.Cases), countPlanned(c), len(c.Backends), len(c.Entries), len(c.Budgets))
 			}
 			if len(failed) > 0 {
 				return usageError(fmt.Errorf("contract lint: %d of %d files have problems", len(failed), len(files)))
 			}
 			return nil
 		},
-	})
+	}
+	lint.Flags().BoolVar(&flags.sources, "sources", false, "list every source the contract cites, with the cases and budgets citing it")
+	cmd.AddCommand(lint)
 	return cmd
+}
+
+func countPlanned(c *contract.Contract) int {
+	n := 0
+	for _, cs := range c.Cases {
+		if cs.Planned() {
+			n++
+		}
+	}
+	return n
+}
+
+// writeSources prints one block per source: the source, then its cases
+// and budgets, indented.
+func writeSources(w io.Writer, file string, c *contract.Contract) {
+	fmt.Fprintf(w, "%s: sources\n", file)
+	for _, u := range contract.Sources(c) {
+		fmt.Fprintf(w, "  %s\n", u.Source)
+		if len(u.Cases) > 0 {
+			fmt.Fprintf(w, "    cases: %s\n", strings.Join(u.Cases, ", "))
+		}
+		if len(u.Budgets) > 0 {
+			fmt.Fprintf(w, "    budgets: %s\n", strings.Join(u.Budgets, ", "))
+		}
+	}
 }

@@ -29,6 +29,16 @@ func TestDefaultLoadsClean(t *testing.T) {
 	if ps := Lint(c); len(ps) > 0 {
 		t.Errorf("default contract has lint problems:\n%v", (&Problems{List: ps}).Error())
 	}
+	if ps := CheckSources(c); len(ps) > 0 {
+		t.Errorf("default contract has checks without a source:\n%v", (&Problems{List: ps}).Error())
+	}
+	// Only the plan's three diversion steps are planned; everything else
+	// cites a production file.
+	for _, u := range Sources(c) {
+		if u.Source.Planned() && (u.Source.Task != "T427666" || u.Source.Step < 1 || u.Source.Step > 3) {
+			t.Errorf("unexpected planned source %q", u.Source)
+		}
+	}
 	if n := len(c.Budgets); n < 3 || n > 5 {
 		t.Errorf("default contract has %d budgets, want 3..5", n)
 	}
@@ -74,7 +84,8 @@ func TestDefaultLoadsClean(t *testing.T) {
 	for _, b := range []string{
 		"mw-pretrain/main", "mw-pretrain/canary", "mw-pretrain/debug", "mw-pretrain/jobrunner",
 		"mw-pretrain/jobrunner-canary", "mw-web/main", "mw-api-ext/main", "mw-api-int/main",
-		"mw-jobrunner/main", "mw-debug/main",
+		"mw-jobrunner/main", "mw-debug/pinkunicorn", "mw-debug/next", "mw-experimental/pinkllama",
+		"mw-parsoid/pinkllama",
 	} {
 		if be, ok := c.Backends[b]; !ok || be.IsGroup() {
 			t.Errorf("backend %q missing or a group", b)

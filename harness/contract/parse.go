@@ -349,6 +349,25 @@ func contains(list []string, s string) bool {
 	return false
 }
 
+// MaxHeaderValueBytes bounds a request header value a case may send: a
+// case carries routing headers, not payloads, and 8 KiB is far above any
+// value the routing reads (a 10 MB value is a mistake, not a check).
+const MaxHeaderValueBytes = 8 << 10
+
+// source reads a case's or budget's source (see ParseSource).
+func (p *parser) source(n *yaml.Node, what string) Source {
+	s, ok := p.name(n, what)
+	if !ok {
+		return Source{}
+	}
+	src, err := ParseSource(s)
+	if err != nil {
+		p.errf(n, "%s: %v", what, err)
+		return Source{}
+	}
+	return src
+}
+
 // ---- sections ----
 
 var (
@@ -455,7 +474,7 @@ func (p *parser) parseCases(n *yaml.Node) {
 	}
 	for i, item := range list {
 		what := fmt.Sprintf("case #%d", i+1)
-		m := p.mapping(item, what, "name", "description", "entry", "labels", "request", "expect")
+		m := p.mapping(item, what, "name", "description", "source", "entry", "labels", "request", "expect")
 		if m == nil {
 			continue
 		}
@@ -477,6 +496,9 @@ func (p *parser) parseCases(n *yaml.Node) {
 		p.require(item, m, what, "name", "entry", "request", "expect")
 		if kv := m["description"]; kv != nil {
 			c.Description, _ = p.str(kv.val, what+" description")
+		}
+		if kv := m["source"]; kv != nil {
+			c.Source = p.source(kv.val, what+" source")
 		}
 		if kv := m["entry"]; kv != nil {
 			if e, ok := p.name(kv.val, what+" entry"); ok {
@@ -553,6 +575,9 @@ func (p *parser) parseRequest(n *yaml.Node, what string, r *Request) {
 				hd.Value, vok = p.str(vv.val, hw+" value")
 				if vok && strings.ContainsAny(hd.Value, "\r\n\x00") {
 					p.errf(vv.val, "%s: header value must not contain CR, LF or NUL", hw)
+				}
+				if vok && len(hd.Value) > MaxHeaderValueBytes {
+					p.errf(vv.val, "%s: header value is %d bytes, more than the limit of %d", hw, len(hd.Value), MaxHeaderValueBytes)
 				}
 			}
 			if ok && hm["name"] != nil {
@@ -662,7 +687,7 @@ func (p *parser) parseBudgets(n *yaml.Node) {
 	first := map[string]Position{}
 	for i, item := range p.seq(n, "budgets") {
 		what := fmt.Sprintf("budget #%d", i+1)
-		m := p.mapping(item, what, "name", "case", "entry", "labels", "rate", "duration", "requests",
+		m := p.mapping(item, what, "name", "source", "case", "entry", "labels", "rate", "duration", "requests",
 			"p50", "p95", "p99", "max", "min_success", "success_statuses")
 		if m == nil {
 			continue
@@ -683,6 +708,9 @@ func (p *parser) parseBudgets(n *yaml.Node) {
 			}
 		}
 		p.require(item, m, what, "name", "rate", "min_success")
+		if kv := m["source"]; kv != nil {
+			b.Source = p.source(kv.val, what+" source")
+		}
 		cs, en := m["case"], m["entry"]
 		switch {
 		case cs != nil && en != nil:

@@ -64,8 +64,14 @@ type Case struct {
 	Request     Request     `json:"request"`
 	Expect      Expectation `json:"expect"`
 	Labels      []string    `json:"labels,omitempty"`
-	Pos         Position    `json:"pos"`
+	// Source is the production file (or planned step) the case encodes.
+	Source Source   `json:"source"`
+	Pos    Position `json:"pos"`
 }
+
+// Planned reports whether the case checks behaviour production has not
+// enabled yet (its source is a planned step).
+func (c *Case) Planned() bool { return c.Source.Planned() }
 
 // Negative reports whether the case asserts that something must NOT reach
 // Pretrain or must be refused.
@@ -153,5 +159,8 @@ type Budget struct {
 	// status (any 2xx when the case expects none).
 	SuccessStatuses []int    `json:"successStatuses,omitempty"`
 	Labels          []string `json:"labels,omitempty"`
-	Pos             Position `json:"pos"`
+	// Source is the production file (or planned step) the budget's
+	// routing encodes.
+	Source Source   `json:"source"`
+	Pos    Position `json:"pos"`
 }

@@ -33,7 +33,7 @@ var (
 	externalOffList = []string{"edge-dewiki-untouched", "edge-commons-untouched", "edge-test2wiki-untouched", "edge-xwd-pretrain-test2wiki"}
 	// The fault (testwiki served by mw-web at the edge) fails exactly these.
 	externalFaulty = []string{
-		"edge-testwiki-main-page", "edge-testwiki-api", "edge-xwd-flags-only-testwiki", "edge-runsinglejob-not-jobrunner",
+		"edge-testwiki-main-page", "edge-testwiki-api", "edge-runsinglejob-not-jobrunner",
 	}
 
 	internalPassed = []string{

@@ -9,11 +9,14 @@
 // Topology (see routes.go for each rule):
 //
 //	edge ──REST──────────────► rest-gateway ──testwiki──► ingress
-//	  │  ──testwiki / XWD pretrain──► ingress             │   └─ XWD k8s-mwdebug ─► mw-debug/main
-//	  │  ──XWD k8s-mwdebug(-next)──► mw-debug/main        └─ default ─► mw-api-ext/main
+//	  │  ──testwiki / XWD pretrain scope──► ingress       │   └─ XWD k8s-mwdebug* ─► mw-debug
+//	  │  ──XWD default scope──► mw-debug/pinkunicorn,     └─ default ─► mw-api-ext/main
+//	  │       mw-debug/next, mw-experimental, mw-parsoid (pinkllama)
+//	  │  ──XWD unknown in scope──► 400, the scope in the body
 //	  └──other wikis──► mw-web/main
-//	ingress (test.wikipedia.org only) ──XWD k8s-mw-pretrain.*──► mw-pretrain/debug
-//	                                  └──prefix /──► mw-pretrain/main (every 10th: canary)
+//	ingress (test.wikipedia.org, mw-pretrain.{discovery,svc.eqiad,svc.codfw}.wmnet)
+//	        ──XWD (backend=)?k8s-mw-pretrain.*──► mw-pretrain/debug
+//	        └──prefix /──► mw-pretrain/main (every 10th: canary)
 //	jobrunner-gateway (mw-pretrain-jobrunner names) ──GET health / POST RunSingleJob──► jobrunner Service
 //	jobrunner ──► jobrunner Service: mw-pretrain/jobrunner (every 10th: jobrunner-canary)
 //	mesh/mw-api-int (6501)   ──testwiki──► ingress;                  default ─► mw-api-int/main
@@ -84,7 +87,10 @@ var backends = []backendSpec{
 	{"mw-api-ext", "main", "web", "image"},
 	{"mw-api-int", "main", "web", "image"},
 	{"mw-jobrunner", "main", "jobrunner", "image"},
-	{"mw-debug", "main", "web", "image"},
+	{"mw-debug", "pinkunicorn", "web", "debug-image"},
+	{"mw-debug", "next", "web", "debug-image"},
+	{"mw-experimental", "pinkllama", "web", "image"},
+	{"mw-parsoid", "pinkllama", "web", "image"},
 }
 
 // meshClient is the pod whose mesh listeners the mesh entries stand for;

@@ -33,8 +33,11 @@ const (
 	jrgwHost  = "mw-pretrain-jobrunner.discovery.wmnet"
 	xwdPretr  = "backend=k8s-mw-pretrain"
 	xwdDebug  = "backend=k8s-mwdebug"
-	scopeMsgP = "no match found for the backend specified in X-Wikimedia-Debug (scope: pretrain)"
-	scopeMsgD = "no match found for the backend specified in X-Wikimedia-Debug (scope: default)"
+	scopeMsgP = "x-wikimedia-debug-routing: no match found for the backend specified in X-Wikimedia-Debug (scope: pretrain)"
+	scopeMsgD = "x-wikimedia-debug-routing: no match found for the backend specified in X-Wikimedia-Debug (scope: default)"
+	// routingHeader is a response header production never sends: the
+	// scope error is the 400's body.
+	routingHeader = "X-Wikimedia-Debug-Routing"
 )
 
 // rcase is one request to one entry point and who must answer it.
@@ -48,7 +51,8 @@ type rcase struct {
 	// servedBy is a backend or "a|b" group; nobody means no identity.
 	servedBy string
 	status   int               // 0: not checked
-	headers  map[string]string // response headers that must equal
+	headers  map[string]string // response headers that must equal ("" = absent)
+	bodyIs   string            // the exact body, when set
 }
 
 func (c rcase) String() string {
@@ -68,6 +72,7 @@ func (c rcase) withBody(b string) rcase { c.body = b; return c }
 func (c rcase) post() rcase             { c.method = http.MethodPost; return c }
 func (c rcase) by(backend string) rcase { c.servedBy = backend; return c }
 func (c rcase) code(s int) rcase        { c.status = s; return c }
+func (c rcase) bodyEq(b string) rcase   { c.bodyIs = b; return c }
 func (c rcase) header(name, v string) rcase {
 	h := make(map[string]string, len(c.headers)+1)
 	for k, v := range c.headers {
@@ -153,6 +158,9 @@ func (c rcase) problems(a answer) []string {
 			out = append(out, fmt.Sprintf("expected header %s %q, got %q", name, want, got))
 		}
 	}
+	if c.bodyIs != "" && a.body != c.bodyIs {
+		out = append(out, fmt.Sprintf("expected body %q, got %.200q", c.bodyIs, a.body))
+	}
 	return out
 }
 
@@ -185,17 +193,25 @@ var (
 	edgeEnwiki           = get(contract.EntryEdge, enwiki, "/wiki/Main_Page").by("mw-web/main").code(200)
 	edgeTestwikiXWD      = get(contract.EntryEdge, testwiki, "/wiki/Main_Page").withXWD(xwdPretr+"; profile; log").by("mw-pretrain/debug").code(200).header("X-Cache-Status", "pass")
 	edgeTestwikiXWDBare  = get(contract.EntryEdge, testwiki, "/w/api.php").withXWD("k8s-mw-pretrain-codfw").by("mw-pretrain/debug").code(200)
-	edgeTestwikiMwdebug  = get(contract.EntryEdge, testwiki, "/wiki/Main_Page").withXWD(xwdDebug).by(nobody).code(400).header(debugRoutingHeader, scopeMsgP)
-	edgeTestwikiBogus    = get(contract.EntryEdge, testwiki, "/wiki/Main_Page").withXWD("backend=k8s-bogus").by(nobody).code(400).header(debugRoutingHeader, scopeMsgP)
-	edgeTestwikiNoBknd   = get(contract.EntryEdge, testwiki, "/wiki/Main_Page").withXWD("profile; log").by(mainService).code(200)
-	edgeEnwikiMwdebug    = get(contract.EntryEdge, enwiki, "/wiki/Main_Page").withXWD(xwdDebug).by("mw-debug/main").code(200)
-	edgeEnwikiNext       = get(contract.EntryEdge, enwiki, "/wiki/Main_Page").withXWD("backend=k8s-mwdebug-next").by("mw-debug/main").code(200)
-	edgeEnwikiPretrain   = get(contract.EntryEdge, enwiki, "/wiki/Main_Page").withXWD(xwdPretr).by(nobody).code(400).header(debugRoutingHeader, scopeMsgD)
-	edgeEnwikiExperiment = get(contract.EntryEdge, enwiki, "/wiki/Main_Page").withXWD("backend=k8s-mw-experimental-eqiad").by(nobody).code(502)
+	edgeTestwikiNotFirst = get(contract.EntryEdge, testwiki, "/wiki/Main_Page").withXWD("profile; "+xwdPretr).by(mainService).code(200).header("X-Cache-Status", "pass")
+	edgeTestwikiMwdebug  = get(contract.EntryEdge, testwiki, "/wiki/Main_Page").withXWD(xwdDebug).by(nobody).code(400).bodyEq(scopeMsgP).header(routingHeader, "").header("X-Cache-Status", "pass")
+	edgeTestwikiBogus    = get(contract.EntryEdge, testwiki, "/wiki/Main_Page").withXWD("backend=k8s-bogus").by(nobody).code(400).bodyEq(scopeMsgP)
+	edgeTestwikiNoBknd   = get(contract.EntryEdge, testwiki, "/wiki/Main_Page").withXWD("profile; log").by(nobody).code(400).bodyEq(scopeMsgP)
+	edgeTestwikiBareFlag = get(contract.EntryEdge, testwiki, "/wiki/Main_Page").withXWD("k8s-mw-pretrain; log").by(nobody).code(400).bodyEq(scopeMsgP)
+	edgeEnwikiMwdebug    = get(contract.EntryEdge, enwiki, "/wiki/Main_Page").withXWD(xwdDebug).by("mw-debug/pinkunicorn").code(200)
+	edgeEnwikiMwdebugDC  = get(contract.EntryEdge, enwiki, "/wiki/Main_Page").withXWD("k8s-mwdebug-codfw").by("mw-debug/pinkunicorn").code(200)
+	edgeEnwikiNext       = get(contract.EntryEdge, enwiki, "/wiki/Main_Page").withXWD("backend=k8s-mwdebug-next-eqiad").by("mw-debug/next").code(200)
+	edgeEnwikiPretrain   = get(contract.EntryEdge, enwiki, "/wiki/Main_Page").withXWD(xwdPretr).by(nobody).code(400).bodyEq(scopeMsgD)
+	edgeEnwikiNoBknd     = get(contract.EntryEdge, enwiki, "/wiki/Main_Page").withXWD("profile; log").by(nobody).code(400).bodyEq(scopeMsgD).header("X-Cache-Status", "pass")
+	edgeEnwikiExperiment = get(contract.EntryEdge, enwiki, "/wiki/Main_Page").withXWD("backend=k8s-mw-experimental-eqiad").by("mw-experimental/pinkllama").code(200)
+	edgeEnwikiParsoid    = get(contract.EntryEdge, enwiki, "/wiki/Main_Page").withXWD("k8s-mw-parsoid-codfw").by("mw-parsoid/pinkllama").code(200)
 	edgeTestwikiREST     = get(contract.EntryEdge, testwiki, "/w/rest.php/v1/page/Main_Page").by(mainService).code(200)
-	edgeTestwikiRESTDbg  = get(contract.EntryEdge, testwiki, "/w/rest.php/v1/page/Main_Page").withXWD(xwdDebug).by(mainService).code(200)
+	edgeTestwikiRESTDbg  = get(contract.EntryEdge, testwiki, "/w/rest.php/v1/page/Main_Page").withXWD(xwdDebug).by(mainService).code(200).header("X-Cache-Status", "pass")
+	edgeTestwikiRESTExp  = get(contract.EntryEdge, testwiki, "/w/rest.php/v1/page/Main_Page").withXWD("backend=k8s-mw-experimental-eqiad").by(nobody).code(400).bodyEq(scopeMsgP)
 	edgeEnwikiREST       = get(contract.EntryEdge, enwiki, "/w/rest.php/v1/page/Main_Page").by("mw-api-ext/main").code(200)
-	edgeEnwikiRESTDbg    = get(contract.EntryEdge, enwiki, "/w/rest.php/v1/page/Main_Page").withXWD(xwdDebug).by("mw-debug/main").code(200)
+	edgeEnwikiRESTDbg    = get(contract.EntryEdge, enwiki, "/w/rest.php/v1/page/Main_Page").withXWD(xwdDebug).by("mw-debug/pinkunicorn").code(200)
+	edgeEnwikiRESTBogus  = get(contract.EntryEdge, enwiki, "/w/rest.php").withXWD("backend=k8s-bogus").by("mw-api-ext/main").code(404)
+	edgeEnwikiRESTExp    = get(contract.EntryEdge, enwiki, "/w/rest.php").withXWD("k8s-mw-experimental-codfw").by("mw-experimental/pinkllama").code(404)
 
 	// ingress
 	ingressTestwiki     = get(contract.EntryIngress, testwiki, "/wiki/Main_Page").by(mainService).code(200)
@@ -205,6 +221,9 @@ var (
 	ingressXWDMwdebug   = get(contract.EntryIngress, testwiki, "/wiki/Main_Page").withXWD(xwdDebug).by(mainService).code(200)
 	ingressXWDNotFirst  = get(contract.EntryIngress, testwiki, "/wiki/Main_Page").withXWD("profile; " + xwdPretr).by(mainService).code(200)
 	ingressEnwiki       = get(contract.EntryIngress, enwiki, "/wiki/Main_Page").by(nobody).code(404)
+	ingressDiscovery    = get(contract.EntryIngress, "mw-pretrain.discovery.wmnet", "/wiki/Main_Page").by(mainService).code(200)
+	ingressSvcCodfwXWD  = get(contract.EntryIngress, "mw-pretrain.svc.codfw.wmnet", "/wiki/Main_Page").withXWD("backend=k8s-mw-pretrain-codfw").by("mw-pretrain/debug").code(200)
+	ingressJobrunnerNm  = get(contract.EntryIngress, jrgwHost, "/w/health-check.php").by(nobody).code(404)
 	ingressRunSingleJob = get(contract.EntryIngress, testwiki, "/rpc/RunSingleJob.php").post().by(mainService).code(404)
 
 	// jobrunner gateway and jobrunner
@@ -223,7 +242,7 @@ var (
 	restTestwikiMwdebug = get(contract.EntryRESTGateway, testwiki, "/w/rest.php/v1/page/Main_Page").withXWD(xwdDebug).by(mainService).code(200)
 	restTestwikiPretr   = get(contract.EntryRESTGateway, testwiki, "/w/rest.php/v1/page/Main_Page").withXWD(xwdPretr).by("mw-pretrain/debug").code(200)
 	restEnwiki          = get(contract.EntryRESTGateway, enwiki, "/w/rest.php/v1/page/Main_Page").by("mw-api-ext/main").code(200)
-	restEnwikiMwdebug   = get(contract.EntryRESTGateway, enwiki, "/w/rest.php/v1/page/Main_Page").withXWD(xwdDebug).by("mw-debug/main").code(200)
+	restEnwikiMwdebug   = get(contract.EntryRESTGateway, enwiki, "/w/rest.php/v1/page/Main_Page").withXWD(xwdDebug).by("mw-debug/pinkunicorn").code(200)
 
 	// mesh listeners
 	meshAPITestwiki = get(contract.EntryMeshAPIInt, testwiki, "/w/api.php?action=query").by(mainService).code(200)
@@ -242,11 +261,13 @@ func TestCorrectRouting(t *testing.T) {
 	r := start(t)
 	client := newClient(t)
 	for _, c := range []rcase{
-		edgeTestwiki, edgeEnwiki, edgeTestwikiXWD, edgeTestwikiXWDBare, edgeTestwikiMwdebug,
-		edgeTestwikiBogus, edgeTestwikiNoBknd, edgeEnwikiMwdebug, edgeEnwikiNext, edgeEnwikiPretrain,
-		edgeEnwikiExperiment, edgeTestwikiREST, edgeTestwikiRESTDbg, edgeEnwikiREST, edgeEnwikiRESTDbg,
+		edgeTestwiki, edgeEnwiki, edgeTestwikiXWD, edgeTestwikiXWDBare, edgeTestwikiNotFirst, edgeTestwikiMwdebug,
+		edgeTestwikiBogus, edgeTestwikiNoBknd, edgeTestwikiBareFlag, edgeEnwikiMwdebug, edgeEnwikiMwdebugDC,
+		edgeEnwikiNext, edgeEnwikiPretrain, edgeEnwikiNoBknd, edgeEnwikiExperiment, edgeEnwikiParsoid,
+		edgeTestwikiREST, edgeTestwikiRESTDbg, edgeTestwikiRESTExp, edgeEnwikiREST, edgeEnwikiRESTDbg,
+		edgeEnwikiRESTBogus, edgeEnwikiRESTExp,
 		ingressTestwiki, ingressTestwikiPort, ingressXWD, ingressXWDBareEqiad, ingressXWDMwdebug,
-		ingressXWDNotFirst, ingressEnwiki, ingressRunSingleJob,
+		ingressXWDNotFirst, ingressEnwiki, ingressDiscovery, ingressSvcCodfwXWD, ingressJobrunnerNm, ingressRunSingleJob,
 		jrgwHealth, jrgwHealthCodfwPort, jrgwPostEmpty, jrgwGetJob, jrgwPostHealth, jrgwAPI, jrgwTestwiki,
 		jobrunnerGet, jobrunnerJob,
 		restTestwiki, restTestwikiMwdebug, restTestwikiPretr, restEnwiki, restEnwikiMwdebug,
@@ -257,8 +278,8 @@ func TestCorrectRouting(t *testing.T) {
 	}
 }
 
-// TestEdgeCacheHeaders: no cache, so a miss, or a pass with a valid XWD
-// backend; the edge's own answers carry none.
+// TestEdgeCacheHeaders: no cache, so a miss, or a pass for every request
+// with XWD, the edge's own 400 included.
 func TestEdgeCacheHeaders(t *testing.T) {
 	r := start(t)
 	client := newClient(t)
@@ -267,8 +288,8 @@ func TestEdgeCacheHeaders(t *testing.T) {
 		t.Errorf("X-Cache: expected %q, got %q", "replicatest-edge miss", got)
 	}
 	a = send(t, client, r, edgeTestwikiMwdebug)
-	if got := a.header.Values("X-Cache-Status"); len(got) != 0 {
-		t.Errorf("X-Cache-Status of the edge's own 400: expected none, got %q", got)
+	if got := a.header.Values("X-Cache-Status"); len(got) != 1 || got[0] != "pass" {
+		t.Errorf("X-Cache-Status of the edge's own 400: expected pass, got %q", got)
 	}
 }
 
@@ -305,7 +326,7 @@ var faultCases = []struct {
 		[]rcase{ingressXWD.by(mainService), edgeTestwikiXWD.by(mainService)},
 		[]rcase{ingressTestwiki, edgeEnwikiMwdebug}},
 	{XWDPatternTooBroad,
-		[]rcase{ingressXWDMwdebug.by("mw-pretrain/debug"), restTestwikiMwdebug.by("mw-pretrain/debug")},
+		[]rcase{ingressXWDMwdebug.by("mw-pretrain/debug"), restTestwikiMwdebug.by("mw-pretrain/debug"), edgeTestwikiNotFirst.by("mw-pretrain/debug")},
 		[]rcase{ingressTestwiki, ingressXWD}},
 	{TestwikiNotDiverted,
 		[]rcase{edgeTestwiki.by("mw-web/main")},
@@ -334,18 +355,19 @@ var faultCases = []struct {
 		},
 		[]rcase{meshAPIEnwiki, meshAPIDotIsDot, meshAPITestwiki}},
 	{RESTPrefersXWD,
-		[]rcase{restTestwikiMwdebug.by("mw-debug/main"), edgeTestwikiRESTDbg.by("mw-debug/main")},
+		[]rcase{restTestwikiMwdebug.by("mw-debug/pinkunicorn"), edgeTestwikiRESTDbg.by("mw-debug/pinkunicorn")},
 		[]rcase{restTestwiki, restEnwiki, restTestwikiPretr}},
 	{JobrunnerGatewayOpen,
 		[]rcase{jrgwAPI.by(jobrunnerService).code(404), jrgwGetJob.by(jobrunnerService).code(405)},
 		[]rcase{jrgwTestwiki, jrgwHealth}},
 	{XWDScopeIgnored,
 		[]rcase{
-			edgeTestwikiMwdebug.by("mw-debug/main").code(200).header(debugRoutingHeader, ""),
+			edgeTestwikiMwdebug.by("mw-debug/pinkunicorn").code(200).bodyEq(""),
+			edgeTestwikiRESTExp.by("mw-experimental/pinkllama").code(200).bodyEq(""),
 			// to the Pretrain ingress, which binds only testwiki
-			edgeEnwikiPretrain.by(nobody).code(404).header(debugRoutingHeader, ""),
+			edgeEnwikiPretrain.by(nobody).code(404).bodyEq(""),
 		},
-		[]rcase{edgeTestwikiBogus, edgeTestwikiXWD, edgeEnwikiMwdebug}},
+		[]rcase{edgeTestwikiBogus, edgeTestwikiNoBknd, edgeTestwikiXWD, edgeEnwikiMwdebug}},
 }
 
 func TestEachFaultChangesItsRuleOnly(t *testing.T) {

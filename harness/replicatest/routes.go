@@ -58,10 +58,19 @@ func (r *Replica) jobrunnerService() string {
 	return "mw-pretrain/jobrunner"
 }
 
+// mainGatewayHosts are the names the main release's Gateway (and its
+// VirtualService) lists: testwiki and the default service names.
+var mainGatewayHosts = map[string]bool{
+	testwiki:                      true,
+	"mw-pretrain.discovery.wmnet": true,
+	"mw-pretrain.svc.eqiad.wmnet": true,
+	"mw-pretrain.svc.codfw.wmnet": true,
+}
+
 // routeIngress is the main release's Istio Gateway + VirtualService:
-// bound to test.wikipedia.org; ordered routes, first match wins.
+// ordered routes, first match wins.
 func (r *Replica) routeIngress(req *http.Request) decision {
-	if hostname(req) != testwiki {
+	if !mainGatewayHosts[hostname(req)] {
 		return noRoute()
 	}
 	if r.faults.has(JobrunnerOpenOnIngress) && req.URL.Path == "/rpc/RunSingleJob.php" {
@@ -118,89 +127,83 @@ func isREST(path string) bool {
 // edgeStripped are the headers the edge removes unless XWD was sent.
 var edgeStripped = []string{"Backend-Timing", "X-Request-Id", "X-Powered-By", "X-Envoy-Upstream-Service-Time"}
 
-// routeEdge is ATS: REST to the REST gateway untouched; XWD backends looked
-// up in the Host's scope; otherwise testwiki to the Pretrain ingress and
-// every other wiki to mw-web. There is no cache: every proxied answer is a
-// miss, or a pass when a valid XWD backend bypassed the cache. The edge's
-// own answers (XWD 400, 502) carry no X-Cache-Status: production's would
-// say int-*, which the probe counts as cached, hiding the "no backend"
-// these answers are checked for.
+// routeEdge is the CDN: ATS behind Varnish. There is no cache: every
+// proxied answer is a miss, and every request that sent X-Wikimedia-Debug
+// a pass (Varnish passes them all, the edge's own 400s included).
 func (r *Replica) routeEdge(req *http.Request) decision {
-	d := r.edgeUpstream(req)
-	if status := d.header.Get("X-Cache-Status"); status != "" {
-		d.header.Set("X-Cache", "replicatest-edge "+status)
+	x := parseXWD(req.Header)
+	d := r.edgeUpstream(req, x)
+	cacheStatus := "miss"
+	if x.present {
+		cacheStatus = "pass"
+	}
+	if d.header == nil {
+		d.header = http.Header{}
+	}
+	d.header.Set("X-Cache-Status", cacheStatus)
+	d.header.Set("X-Cache", "replicatest-edge "+cacheStatus)
+	if !x.present {
+		d.strip = edgeStripped
 	}
 	return d
 }
 
-func (r *Replica) edgeUpstream(req *http.Request) decision {
-	x := parseXWD(req.Header)
-	answer := func(to, cacheStatus string) decision {
-		d := proxyTo(to)
-		d.header = http.Header{"X-Cache-Status": {cacheStatus}}
-		if !x.present {
-			d.strip = edgeStripped
-		}
-		return d
-	}
+// edgeUpstream routes like the edge: /w/rest.php to the REST gateway
+// untouched (unless the XWD backend is one of the two still remapped
+// there); an XWD backend looked up in the Host's scope (unknown: 400 with
+// the scope in the body); otherwise testwiki to the Pretrain ingress
+// (planned step 1) and every other wiki to mw-web.
+func (r *Replica) edgeUpstream(req *http.Request, x xwd) decision {
 	isTestwiki := hostname(req) == testwiki
-	scope := "default"
-	if isTestwiki {
-		scope = "pretrain"
-	}
-	if isREST(req.URL.Path) { // not XWD-remapped at the edge (temporary)
-		return answer(contract.EntryRESTGateway, "miss")
-	}
-	if x.hasBackend {
-		inPretrain := pretrainScopeBackend.MatchString(x.backend)
-		inDefault := mwdebugBackend.MatchString(x.backend) || unstubbedBackend.MatchString(x.backend)
-		if !r.faults.has(XWDScopeIgnored) { // a backend is valid only in its Host's scope
-			inPretrain = inPretrain && isTestwiki
-			inDefault = inDefault && !isTestwiki
+	rest := isREST(req.URL.Path)
+	if x.present && (!rest || restRemapped(x.backend)) {
+		scope, backends := "default", defaultScope
+		if isTestwiki {
+			scope, backends = "pretrain", pretrainScope
 		}
-		switch {
-		case inPretrain:
-			return answer(contract.EntryIngress, "pass")
-		case mwdebugBackend.MatchString(x.backend) && inDefault:
-			return answer("mw-debug/main", "pass")
-		case inDefault:
-			// mw-experimental and mw-parsoid exist in production but have
-			// no stub here: a 502 that names the backend, never a stand-in.
-			return decision{
-				status: http.StatusBadGateway,
-				body:   "replicatest: XWD backend " + x.backend + " is valid but has no stub in the replica\n",
-			}
-		default:
-			return decision{
-				status: http.StatusBadRequest,
-				body:   debugRoutingMessage(scope) + "\n",
-				header: http.Header{debugRoutingHeader: {debugRoutingMessage(scope)}},
+		to, ok := backends[x.backend]
+		if !ok && r.faults.has(XWDScopeIgnored) { // a backend known in any scope
+			if to, ok = pretrainScope[x.backend]; !ok {
+				to, ok = defaultScope[x.backend]
 			}
 		}
+		if !ok {
+			return decision{status: http.StatusBadRequest, body: debugRoutingBody(scope)}
+		}
+		if to == "ingress" {
+			to = contract.EntryIngress
+		}
+		return proxyTo(to)
 	}
 	switch {
+	case rest:
+		return proxyTo(contract.EntryRESTGateway)
 	case isTestwiki && !r.faults.has(TestwikiNotDiverted):
-		return answer(contract.EntryIngress, "miss")
+		return proxyTo(contract.EntryIngress)
 	case !isTestwiki && r.faults.has(OtherWikiDiverted):
-		return answer(contract.EntryIngress, "miss")
+		return proxyTo(contract.EntryIngress)
 	}
-	return answer("mw-web/main", "miss")
+	return proxyTo("mw-web/main")
 }
 
-// routeRESTGateway picks the upstream with production's precedence: Host
-// diversion > XWD backend > PHP_ENGINE cookie (not modelled: there is one
-// PHP engine here) > default (mw-api-ext, the REST API's public service).
+// routeRESTGateway picks the upstream with the planned precedence: Host
+// diversion > XWD backend (read like the edge; one it does not know falls
+// through, no 400) > PHP_ENGINE cookie (not modelled: there is one PHP
+// engine here) > default (mw-api-ext, the REST API's public service).
 func (r *Replica) routeRESTGateway(req *http.Request) decision {
 	diverted := hostname(req) == testwiki
 	x := parseXWD(req.Header)
-	debug := x.hasBackend && mwdebugBackend.MatchString(x.backend)
+	debug, isDebug := "", false
+	if x.present {
+		debug, isDebug = defaultScope[x.backend]
+	}
 	switch {
-	case r.faults.has(RESTPrefersXWD) && debug:
-		return proxyTo("mw-debug/main")
+	case r.faults.has(RESTPrefersXWD) && isDebug:
+		return proxyTo(debug)
 	case diverted:
 		return proxyTo(contract.EntryIngress)
-	case debug:
-		return proxyTo("mw-debug/main")
+	case isDebug:
+		return proxyTo(debug)
 	}
 	return proxyTo("mw-api-ext/main")
 }

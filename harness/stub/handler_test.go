@@ -132,9 +132,10 @@ func TestRoutes(t *testing.T) {
 		{name: "RunSingleJob empty POST is 422", role: RoleJobrunner, method: "POST", target: "/rpc/RunSingleJob.php", host: testwiki, status: 422, bodyIs: NoEventBody},
 		{name: "RunSingleJob event without database is 500", role: RoleJobrunner, method: "POST", target: "/rpc/RunSingleJob.php", host: testwiki, body: `{"type":"null"}`, status: 500},
 		{name: "RunSingleJob event with empty database is 500", role: RoleJobrunner, method: "POST", target: "/rpc/RunSingleJob.php", host: testwiki, body: `{"database":"","type":"null"}`, status: 500},
-		{name: "RunSingleJob invalid JSON is 400", role: RoleJobrunner, method: "POST", target: "/rpc/RunSingleJob.php", host: testwiki, body: `{"database":`, status: 400},
-		{name: "RunSingleJob JSON array is 400", role: RoleJobrunner, method: "POST", target: "/rpc/RunSingleJob.php", host: testwiki, body: `[1]`, status: 400},
-		{name: "RunSingleJob JSON null is 400", role: RoleJobrunner, method: "POST", target: "/rpc/RunSingleJob.php", host: testwiki, body: `null`, status: 400},
+		{name: "RunSingleJob invalid JSON is 500", role: RoleJobrunner, method: "POST", target: "/rpc/RunSingleJob.php", host: testwiki, body: `{"database":`, status: 500},
+		{name: "RunSingleJob JSON array is 500", role: RoleJobrunner, method: "POST", target: "/rpc/RunSingleJob.php", host: testwiki, body: `[1]`, status: 500},
+		{name: "RunSingleJob JSON null is 500", role: RoleJobrunner, method: "POST", target: "/rpc/RunSingleJob.php", host: testwiki, body: `null`, status: 500},
+		{name: "RunSingleJob HEAD is 405", role: RoleJobrunner, method: "HEAD", target: "/rpc/RunSingleJob.php", host: testwiki, status: 405, allow: "POST"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -20,7 +20,10 @@ const (
 	PodJobrunner = "mw-pretrain.eqiad.jobrunner-6f7a8-p3q4r"
 	PodMWWeb     = "mw-web.eqiad.main-8a9b0-z7y6x"
 	PodAPIExt    = "mw-api-ext.eqiad.main-4e5f6-h8j9k"
-	PodMWDebug   = "mw-debug.eqiad.main-2b3c4-m5n6p"
+	PodMWDebug   = "mw-debug.eqiad.pinkunicorn-2b3c4-m5n6p"
+	PodMWDebugNx = "mw-debug.eqiad.next-3c4d5-n6p7q"
+	PodMWExp     = "mw-experimental.eqiad.pinkllama-9a8b7-w2x3y"
+	PodMWParsoid = "mw-parsoid.eqiad.pinkllama-8b7c6-v3w4x"
 	// PodMainOld is the pod a cached object was first produced by.
 	PodMainOld = "mw-pretrain.eqiad.main-1a2b3-c4d5e"
 	// ServerEdge and ServerIngress are the Server of answers the proxies
@@ -173,42 +176,49 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// edge answers like ATS and what is behind it.
+// edge answers like ATS and what is behind it. X-Wikimedia-Debug: the
+// backend is the first backend=<name> anywhere, else the whole value,
+// looked up in the Host's scope; an unknown one is a 400 whose body names
+// the scope. /w/rest.php is not remapped (the REST gateway picks) unless
+// the backend is mw-experimental or mw-parsoid. Varnish passes every
+// request with XWD: X-Cache-Status "pass", the edge's 400s included.
 func (s *Server) edge(w http.ResponseWriter, r *http.Request, host string, fault Fault, bodyBytes int) {
 	x := parseXWD(r.Header)
-	// /w/rest.php: not XWD-remapped at the edge; the REST gateway picks:
-	// Host diversion > XWD backend > default.
-	if strings.HasPrefix(r.URL.Path, "/w/rest.php") {
-		switch {
-		case host == TestWiki && x.hasBackend && ingressXWD.MatchString(x.raw):
-			answer(w, PodDebug, "pass", http.StatusOK, "rest: debug")
-		case host == TestWiki:
-			answer(w, PodMain, "miss", http.StatusOK, "rest: main")
-		case x.hasBackend && mwdebugBackend.MatchString(x.backend):
-			answer(w, PodMWDebug, "pass", http.StatusOK, "rest: mw-debug")
-		default:
-			answer(w, PodAPIExt, "miss", http.StatusOK, "rest: mw-api-ext")
-		}
-		return
-	}
-	if x.hasBackend {
-		scope, ok := "default", mwdebugBackend.MatchString(x.backend)
+	rest := r.URL.Path == "/w/rest.php" || strings.HasPrefix(r.URL.Path, "/w/rest.php/")
+	if x.present && (!rest || restRemapped(x.backend)) {
+		scope, backends := "default", defaultScope
 		if host == TestWiki {
-			scope, ok = "pretrain", pretrainBackend.MatchString(x.backend)
+			scope, backends = "pretrain", pretrainScope
 		}
+		pod, ok := backends[x.backend]
 		if !ok {
-			w.Header().Set("X-Wikimedia-Debug-Routing",
-				"no match found for the backend specified in X-Wikimedia-Debug (scope: "+scope+")")
-			// The edge's own answer: no X-Cache-Status (as the kind replica's
-			// edge; an int-* status would read as "cached", inconclusive).
-			answer(w, ServerEdge, "", http.StatusBadRequest, "unknown X-Wikimedia-Debug backend")
+			answer(w, ServerEdge, "pass", http.StatusBadRequest,
+				"x-wikimedia-debug-routing: no match found for the backend specified in X-Wikimedia-Debug (scope: "+scope+")")
 			return
 		}
 		w.Header().Set("Backend-Timing", "D=31337 t=1700000000000000")
-		if host == TestWiki {
-			mediawiki(w, r, host, PodDebug, "pass", http.StatusOK)
-		} else {
-			mediawiki(w, r, host, PodMWDebug, "pass", http.StatusOK)
+		if pod == PodDebug && !ingressXWD.MatchString(x.raw) {
+			pod = PodMain // the Pretrain ingress's route 1 is anchored
+		}
+		mediawiki(w, r, host, pod, "pass", http.StatusOK)
+		return
+	}
+	cacheStatus := "miss"
+	if x.present {
+		cacheStatus = "pass"
+	}
+	// /w/rest.php through the REST gateway (planned step 2): Host
+	// diversion > XWD backend > default.
+	if rest {
+		switch {
+		case host == TestWiki && ingressXWD.MatchString(x.raw):
+			answer(w, PodDebug, cacheStatus, http.StatusOK, "rest: debug")
+		case host == TestWiki:
+			answer(w, PodMain, cacheStatus, http.StatusOK, "rest: main")
+		case defaultScope[x.backend] != "":
+			answer(w, defaultScope[x.backend], cacheStatus, http.StatusOK, "rest: debug backend")
+		default:
+			answer(w, PodAPIExt, cacheStatus, http.StatusOK, "rest: mw-api-ext")
 		}
 		return
 	}
@@ -233,6 +243,14 @@ func (s *Server) edge(w http.ResponseWriter, r *http.Request, host string, fault
 	mediawiki(w, r, host, pod, "miss", status)
 }
 
+// mainGatewayHosts are the names the main gateway routes.
+var mainGatewayHosts = map[string]bool{
+	TestWiki:                      true,
+	"mw-pretrain.discovery.wmnet": true,
+	"mw-pretrain.svc.eqiad.wmnet": true,
+	"mw-pretrain.svc.codfw.wmnet": true,
+}
+
 // ingress answers like production's shared ingress: gateways by Host.
 func (s *Server) ingress(w http.ResponseWriter, r *http.Request, host string, fault Fault, bodyBytes int) {
 	for _, n := range JobrunnerNames {
@@ -253,7 +271,7 @@ func (s *Server) ingress(w http.ResponseWriter, r *http.Request, host string, fa
 		}
 		return
 	}
-	if host != TestWiki {
+	if !mainGatewayHosts[host] {
 		answer(w, ServerIngress, "", http.StatusNotFound, "no route")
 		return
 	}
@@ -294,39 +312,42 @@ func mediawiki(w http.ResponseWriter, r *http.Request, host, pod, cacheStatus st
 	answer(w, pod, cacheStatus, status, "<!DOCTYPE html><html><title>"+host+"</title></html>")
 }
 
+var ingressXWD = regexp.MustCompile(`^(?:(backend=)?k8s-mw-pretrain.*)$`)
+
+// XWD scopes: backend -> the pod that answers.
 var (
-	ingressXWD      = regexp.MustCompile(`^(?:(backend=)?k8s-mw-pretrain.*)$`)
-	pretrainBackend = regexp.MustCompile(`^k8s-mw-pretrain(-eqiad|-codfw)?$`)
-	mwdebugBackend  = regexp.MustCompile(`^k8s-mwdebug(-next)?$|^k8s-mw-(experimental|parsoid)-(eqiad|codfw)$`)
+	pretrainScope = map[string]string{
+		"k8s-mw-pretrain": PodDebug, "k8s-mw-pretrain-eqiad": PodDebug, "k8s-mw-pretrain-codfw": PodDebug,
+	}
+	defaultScope = map[string]string{
+		"k8s-mwdebug": PodMWDebug, "k8s-mwdebug-eqiad": PodMWDebug, "k8s-mwdebug-codfw": PodMWDebug,
+		"k8s-mwdebug-next": PodMWDebugNx, "k8s-mwdebug-next-eqiad": PodMWDebugNx, "k8s-mwdebug-next-codfw": PodMWDebugNx,
+		"k8s-mw-experimental-eqiad": PodMWExp, "k8s-mw-experimental-codfw": PodMWExp,
+		"k8s-mw-parsoid-eqiad": PodMWParsoid, "k8s-mw-parsoid-codfw": PodMWParsoid,
+	}
 )
 
-type xwd struct {
-	raw        string
-	hasBackend bool
-	backend    string
+func restRemapped(backend string) bool {
+	return strings.HasPrefix(backend, "k8s-mw-experimental") || strings.HasPrefix(backend, "k8s-mw-parsoid")
 }
 
-var xwdFlags = map[string]bool{"profile": true, "forceprofile": true, "readonly": true, "log": true, "shorttimeout": true, "expire": true}
+type xwd struct {
+	present bool
+	raw     string
+	backend string
+}
+
+var xwdBackendAttr = regexp.MustCompile(`backend=([A-Za-z0-9.-]+)`)
 
 func parseXWD(h http.Header) xwd {
 	vs := h.Values("X-Wikimedia-Debug")
 	if len(vs) == 0 {
 		return xwd{}
 	}
-	x := xwd{raw: strings.Join(vs, ";")}
-	for _, tok := range strings.Split(x.raw, ";") {
-		tok = strings.TrimSpace(tok)
-		k, v, isKV := strings.Cut(tok, "=")
-		switch {
-		case tok == "":
-		case isKV && strings.TrimSpace(k) == "backend":
-			if !x.hasBackend {
-				x.hasBackend, x.backend = true, strings.TrimSpace(v)
-			}
-		case isKV || xwdFlags[tok]:
-		case !x.hasBackend:
-			x.hasBackend, x.backend = true, tok
-		}
+	x := xwd{present: true, raw: strings.Join(vs, ", ")}
+	x.backend = x.raw
+	if m := xwdBackendAttr.FindStringSubmatch(x.raw); m != nil {
+		x.backend = m[1]
 	}
 	return x
 }
