@@ -25,6 +25,9 @@ import (
 //
 //	PRETRAIN_TARGET      "" (default): the in-process replica with correct routing;
 //	                     "replicatest:FAULT[,FAULT]": the in-process replica with faults;
+//	                     "config": the config tier on the example routing input;
+//	                     "config:MUTATION[,MUTATION]": the same, mutated
+//	                     (fixtures/mutations/routes.yaml);
 //	                     otherwise a static target FILE.
 //	PRETRAIN_CONTRACT    a contract FILE (default: the built-in contract).
 //	PRETRAIN_REPORT_DIR  write report.json, junit.xml and evidence there.
@@ -117,6 +120,14 @@ func openTarget(spec string) (target.Target, check.PollConfig, suites.LatencyCon
 		}
 		lat.Options = inProcessLatency
 		return r.Target(), inProcessPoll, lat, func() { r.Close() }, nil
+	}
+	if spec == "config" || strings.HasPrefix(spec, "config:") {
+		tier, err := startConfigTier(spec)
+		if err != nil {
+			return nil, check.PollConfig{}, lat, nil, err
+		}
+		lat.Options = inProcessLatency
+		return tier.Target(), inProcessPoll, lat, func() { tier.Close() }, nil
 	}
 	t, err := target.LoadStatic(spec)
 	if err != nil {

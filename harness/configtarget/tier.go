@@ -45,7 +45,23 @@ type Option func(*options)
 type options struct {
 	log  *slog.Logger
 	port int
+	sni  map[string]string
 }
+
+// The names production's clients reach each Gateway by (the edge and the
+// REST gateway dial mw-pretrain.discovery.wmnet:30443; job queue clients
+// the jobrunner's discovery name). An entry connects with its name whatever
+// Host a case sends, so "Host en.wikipedia.org at the ingress" is asked of
+// the main Gateway's routes (404), and "Host test.wikipedia.org on the
+// jobrunner gateway" of the jobrunner Gateway's, as in production.
+const (
+	IngressSNI          = "mw-pretrain.discovery.wmnet"
+	JobrunnerGatewaySNI = "mw-pretrain-jobrunner.discovery.wmnet"
+)
+
+// WithEntrySNI makes an entry connect with another SNI; "" sends the
+// case's host (defaults: IngressSNI and JobrunnerGatewaySNI).
+func WithEntrySNI(entry, sni string) Option { return func(o *options) { o.sni[entry] = sni } }
 
 // WithLogger logs the tier's pods and proxy errors (default: discarded).
 func WithLogger(l *slog.Logger) Option { return func(o *options) { o.log = l } }
@@ -71,7 +87,10 @@ type Tier struct {
 // Start runs one stub per replica of every Deployment in the model's input
 // and the ingress listener on 127.0.0.1.
 func Start(ctx context.Context, m *istio.Model, opts ...Option) (*Tier, error) {
-	o := options{port: istio.DefaultPort}
+	o := options{port: istio.DefaultPort, sni: map[string]string{
+		contract.EntryIngress:          IngressSNI,
+		contract.EntryJobrunnerGateway: JobrunnerGatewaySNI,
+	}}
 	for _, opt := range opts {
 		opt(&o)
 	}
@@ -120,7 +139,17 @@ func Start(ctx context.Context, m *istio.Model, opts ...Option) (*Tier, error) {
 	t.served = make(chan error, 1)
 	go func() { t.served <- t.srv.ServeTLS(ln, "", "") }()
 	u := &url.URL{Scheme: "https", Host: ln.Addr().String()}
-	t.target = &Target{endpoint: target.Endpoint{URL: u, TLS: &tls.Config{RootCAs: ca.pool, MinVersion: tls.VersionTLS12}}}
+	t.target = &Target{endpoints: map[string]target.Endpoint{}}
+	base := &tls.Config{RootCAs: ca.pool, MinVersion: tls.VersionTLS12}
+	for _, e := range Entries {
+		ep := target.Endpoint{Entry: e, URL: u, TLS: base}
+		if sni := o.sni[e]; sni != "" {
+			// One *tls.Config per distinct SNI: the probe pools connections by it.
+			ep.TLS = base.Clone()
+			ep.TLS.ServerName = sni
+		}
+		t.target.endpoints[e] = ep
+	}
 	return t, nil
 }
 
@@ -261,7 +290,7 @@ func (t *Tier) Close() error {
 // Target reaches the tier's ingress for the ingress and jobrunner-gateway
 // entries; every other entry is not applicable.
 type Target struct {
-	endpoint target.Endpoint
+	endpoints map[string]target.Endpoint
 }
 
 var _ target.Target = (*Target)(nil)
@@ -274,12 +303,8 @@ func (*Target) Live() bool { return false }
 
 // Endpoint is the ingress listener for the entries the tier serves.
 func (t *Target) Endpoint(entry string) (target.Endpoint, error) {
-	for _, e := range Entries {
-		if e == entry {
-			ep := t.endpoint
-			ep.Entry = entry
-			return ep, nil
-		}
+	if ep, ok := t.endpoints[entry]; ok {
+		return ep, nil
 	}
 	return target.Endpoint{}, fmt.Errorf("the config tier serves only the ingress gateway's entries (%s) from the rendered Gateways and VirtualServices, not %q: %w",
 		strings.Join(Entries, ", "), entry, target.ErrNotApplicable)
