@@ -112,12 +112,20 @@ type reqView struct {
 
 // headerValue returns all values of a header joined with "," (as Envoy
 // matches a header sent several times) and whether it was sent.
+// Keys that differ only in case (a header map not built with Add) are
+// read in a fixed order: the canonical key first, then the others sorted.
 func headerValue(h http.Header, name string) (string, bool) {
-	var vals []string
-	for k, v := range h {
-		if strings.EqualFold(k, name) {
-			vals = append(vals, v...)
+	canon := http.CanonicalHeaderKey(name)
+	vals := append([]string(nil), h[canon]...)
+	var others []string
+	for k := range h {
+		if k != canon && strings.EqualFold(k, name) {
+			others = append(others, k)
 		}
+	}
+	sort.Strings(others)
+	for _, k := range others {
+		vals = append(vals, h[k]...)
 	}
 	if len(vals) == 0 {
 		return "", false
