@@ -17,6 +17,6 @@ Exit codes: 0 all checks passed, 1 a check failed, 2 bad usage or input,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	cmd.AddCommand(newRunCommand(), newContractCommand(), newVersionCommand(), newHttpbbCommand(), newUpCommand(), newDownCommand())
+	cmd.AddCommand(newRunCommand(), newContractCommand(), newVersionCommand(), newHttpbbCommand(), newUpCommand(), newDownCommand(), newRoutesCommand())
 	return cmd
 }
