@@ -120,8 +120,11 @@ func TestBundleMirrorsProductionNames(t *testing.T) {
 	want := []string{
 		"mw-api-ext mw-api-ext.eqiad.main",
 		"mw-api-int mw-api-int.eqiad.main",
-		"mw-debug mw-debug.eqiad.main",
+		"mw-debug mw-debug.eqiad.next",
+		"mw-debug mw-debug.eqiad.pinkunicorn",
+		"mw-experimental mw-experimental.eqiad.pinkllama",
 		"mw-jobrunner mw-jobrunner.eqiad.main",
+		"mw-parsoid mw-parsoid.eqiad.pinkllama",
 		"mw-pretrain mw-pretrain.eqiad.canary",
 		"mw-pretrain mw-pretrain.eqiad.debug",
 		"mw-pretrain mw-pretrain.eqiad.jobrunner",

@@ -128,6 +128,7 @@ func startProcess(t *testing.T, env []string, addr string, name string, args ...
 type answer struct {
 	status int
 	header http.Header
+	body   string
 }
 
 func send(t *testing.T, addr, method, host, path string, headers ...string) answer {
@@ -145,9 +146,9 @@ func send(t *testing.T, addr, method, host, path string, headers ...string) answ
 	if err != nil {
 		t.Fatalf("%s %s%s via %s: %v", method, host, path, addr, err)
 	}
-	io.Copy(io.Discard, resp.Body)
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<16))
 	resp.Body.Close()
-	return answer{resp.StatusCode, resp.Header}
+	return answer{resp.StatusCode, resp.Header, string(body)}
 }
 
 func edgeFixture(t *testing.T, rel string) string {
@@ -219,6 +220,9 @@ cachedir: %[1]s/cache
 		"EDGE_UPSTREAM_REST_GATEWAY=" + ups["rest-gateway"].addr,
 		"EDGE_UPSTREAM_MW_WEB=" + ups["mw-web"].addr,
 		"EDGE_UPSTREAM_MW_DEBUG=" + ups["mw-debug"].addr,
+		"EDGE_UPSTREAM_MW_DEBUG_NEXT=" + ups["mw-debug-next"].addr,
+		"EDGE_UPSTREAM_MW_EXPERIMENTAL=" + ups["mw-experimental"].addr,
+		"EDGE_UPSTREAM_MW_PARSOID=" + ups["mw-parsoid"].addr,
 	}
 	out := startProcess(t, env, addr, "traffic_server", "--run-root="+filepath.Join(root, "runroot.yaml"))
 	return addr, out
@@ -232,10 +236,14 @@ func upstreams(t *testing.T, names ...string) map[string]upstream {
 	return m
 }
 
-const routingMsg = "no match found for the backend specified in X-Wikimedia-Debug (scope: %s)"
+// routingMsg is the body of the edge's 400 (production sends no header).
+const routingMsg = "x-wikimedia-debug-routing: no match found for the backend specified in X-Wikimedia-Debug (scope: %s)"
+
+// edgeUpstreams are the upstreams edge.lua needs.
+var edgeUpstreams = []string{"ingress", "rest-gateway", "mw-web", "mw-debug", "mw-debug-next", "mw-experimental", "mw-parsoid"}
 
 func TestProxiesEdge(t *testing.T) {
-	ups := upstreams(t, "ingress", "rest-gateway", "mw-web", "mw-debug")
+	ups := upstreams(t, edgeUpstreams...)
 	edge, edgeLog := startEdge(t, ups)
 	for _, tc := range []struct {
 		name, method, host, path, xwd string
@@ -255,19 +263,25 @@ func TestProxiesEdge(t *testing.T) {
 		{"xwd bare", "GET", "test.wikipedia.org", "/wiki/Main_Page", "k8s-mw-pretrain", "ingress", 200, "pass", ""},
 		{"xwd flags", "GET", "test.wikipedia.org", "/wiki/Main_Page", "backend=k8s-mw-pretrain; profile; log", "ingress", 200, "pass", ""},
 		{"xwd flags first", "GET", "test.wikipedia.org", "/wiki/Main_Page", "profile; backend=k8s-mw-pretrain-eqiad", "ingress", 200, "pass", ""},
-		{"xwd flags only testwiki", "GET", "test.wikipedia.org", "/wiki/Main_Page", "profile; log", "ingress", 200, "miss", ""},
-		{"xwd flags only enwiki", "GET", "en.wikipedia.org", "/wiki/Main_Page", "profile; log", "mw-web", 200, "miss", ""},
-		{"xwd mwdebug testwiki", "GET", "test.wikipedia.org", "/wiki/Main_Page", "backend=k8s-mwdebug", "", 400, "int-front", "pretrain"},
-		{"xwd mwdebug-next testwiki", "GET", "test.wikipedia.org", "/wiki/Main_Page", "backend=k8s-mwdebug-next", "", 400, "int-front", "pretrain"},
-		{"xwd pretrain enwiki", "GET", "en.wikipedia.org", "/wiki/Main_Page", "backend=k8s-mw-pretrain", "", 400, "int-front", "default"},
-		{"xwd pretrain test2wiki", "GET", "test2.wikipedia.org", "/wiki/Main_Page", "backend=k8s-mw-pretrain", "", 400, "int-front", "default"},
-		{"xwd empty backend", "GET", "en.wikipedia.org", "/wiki/Main_Page", "backend=", "", 400, "int-front", "default"},
-		{"xwd prefix is not a backend", "GET", "test.wikipedia.org", "/wiki/Main_Page", "backend=k8s-mw-pretrain-x", "", 400, "int-front", "pretrain"},
+		{"xwd flags only testwiki", "GET", "test.wikipedia.org", "/wiki/Main_Page", "profile; log", "", 400, "pass", "pretrain"},
+		{"xwd flags only enwiki", "GET", "en.wikipedia.org", "/wiki/Main_Page", "profile; log", "", 400, "pass", "default"},
+		{"xwd bare with flags is whole", "GET", "en.wikipedia.org", "/wiki/Main_Page", "k8s-mwdebug; log", "", 400, "pass", "default"},
+		{"xwd mwdebug testwiki", "GET", "test.wikipedia.org", "/wiki/Main_Page", "backend=k8s-mwdebug", "", 400, "pass", "pretrain"},
+		{"xwd mwdebug-next testwiki", "GET", "test.wikipedia.org", "/wiki/Main_Page", "backend=k8s-mwdebug-next", "", 400, "pass", "pretrain"},
+		{"xwd pretrain enwiki", "GET", "en.wikipedia.org", "/wiki/Main_Page", "backend=k8s-mw-pretrain", "", 400, "pass", "default"},
+		{"xwd pretrain test2wiki", "GET", "test2.wikipedia.org", "/wiki/Main_Page", "backend=k8s-mw-pretrain", "", 400, "pass", "default"},
+		{"xwd empty backend", "GET", "en.wikipedia.org", "/wiki/Main_Page", "backend=", "", 400, "pass", "default"},
+		{"xwd prefix is not a backend", "GET", "test.wikipedia.org", "/wiki/Main_Page", "backend=k8s-mw-pretrain-x", "", 400, "pass", "pretrain"},
 		{"xwd mwdebug enwiki", "GET", "en.wikipedia.org", "/wiki/Main_Page", "backend=k8s-mwdebug", "mw-debug", 200, "pass", ""},
-		{"xwd mwdebug-next enwiki", "GET", "en.wikipedia.org", "/wiki/Main_Page", "k8s-mwdebug-next; log", "mw-debug", 200, "pass", ""},
-		{"xwd parsoid has no stub", "GET", "en.wikipedia.org", "/wiki/Main_Page", "backend=k8s-mw-parsoid-eqiad", "", 502, "int-front", ""},
+		{"xwd mwdebug codfw enwiki", "GET", "en.wikipedia.org", "/wiki/Main_Page", "k8s-mwdebug-codfw", "mw-debug", 200, "pass", ""},
+		{"xwd mwdebug-next enwiki", "GET", "en.wikipedia.org", "/wiki/Main_Page", "profile; backend=k8s-mwdebug-next-eqiad", "mw-debug-next", 200, "pass", ""},
+		{"xwd experimental enwiki", "GET", "en.wikipedia.org", "/wiki/Main_Page", "backend=k8s-mw-experimental-codfw", "mw-experimental", 200, "pass", ""},
+		{"xwd parsoid enwiki", "GET", "en.wikipedia.org", "/wiki/Main_Page", "backend=k8s-mw-parsoid-eqiad", "mw-parsoid", 200, "pass", ""},
 		{"rest testwiki", "GET", "test.wikipedia.org", "/w/rest.php/v1/page/Main_Page", "", "rest-gateway", 200, "miss", ""},
-		{"rest testwiki xwd mwdebug untouched", "GET", "test.wikipedia.org", "/w/rest.php/v1/page/Main_Page", "backend=k8s-mwdebug", "rest-gateway", 200, "miss", ""},
+		{"rest testwiki xwd mwdebug untouched", "GET", "test.wikipedia.org", "/w/rest.php/v1/page/Main_Page", "backend=k8s-mwdebug", "rest-gateway", 200, "pass", ""},
+		{"rest enwiki xwd unknown untouched", "GET", "en.wikipedia.org", "/w/rest.php", "backend=k8s-bogus", "rest-gateway", 200, "pass", ""},
+		{"rest enwiki xwd experimental remapped", "GET", "en.wikipedia.org", "/w/rest.php/v1/page/Main_Page", "backend=k8s-mw-experimental-eqiad", "mw-experimental", 200, "pass", ""},
+		{"rest testwiki xwd parsoid out of scope", "GET", "test.wikipedia.org", "/w/rest.php/v1/page/Main_Page", "k8s-mw-parsoid-codfw", "", 400, "pass", "pretrain"},
 		{"rest enwiki", "GET", "en.wikipedia.org", "/w/rest.php", "", "rest-gateway", 200, "miss", ""},
 		{"rest lookalike path", "GET", "en.wikipedia.org", "/w/rest.phpx", "", "mw-web", 200, "miss", ""},
 	} {
@@ -303,18 +317,19 @@ func TestProxiesEdge(t *testing.T) {
 			if got := a.header.Get("X-Cache-Status"); got != tc.cache {
 				t.Errorf("expected X-Cache-Status %q, got %q", tc.cache, got)
 			}
-			wantRouting := ""
 			if tc.routing != "" {
-				wantRouting = fmt.Sprintf(routingMsg, tc.routing)
+				if want := fmt.Sprintf(routingMsg, tc.routing); strings.TrimSpace(a.body) != want {
+					t.Errorf("expected the 400's body %q, got %q", want, a.body)
+				}
 			}
-			if got := a.header.Get("X-Wikimedia-Debug-Routing"); got != wantRouting {
-				t.Errorf("expected x-wikimedia-debug-routing %q, got %q", wantRouting, got)
+			if got := a.header.Values("X-Wikimedia-Debug-Routing"); len(got) != 0 {
+				t.Errorf("expected no x-wikimedia-debug-routing header (production sends none), got %q", got)
 			}
 		})
 	}
 	edgeLogged(t, edgeLog,
 		`NOTE: edge: GET test.wikipedia.org/wiki/Main_Page xwd="" -> ingress (miss)`,
-		`NOTE: edge: GET en.wikipedia.org/wiki/Main_Page xwd="backend=k8s-mw-pretrain" -> 400 (no match found for the backend specified in X-Wikimedia-Debug (scope: default))`)
+		`NOTE: edge: GET en.wikipedia.org/wiki/Main_Page xwd="backend=k8s-mw-pretrain" -> 400 (x-wikimedia-debug-routing: no match found for the backend specified in X-Wikimedia-Debug (scope: default))`)
 }
 
 // edgeLogged checks edge.lua's one-line decision log (NOTEs on stderr).
@@ -377,8 +392,10 @@ func TestProxiesRESTGateway(t *testing.T) {
 		{"test2wiki", "test2.wikipedia.org", "", "", "mw-api-ext"},
 		{"lookalike", "test.wikipedia.org.evil", "", "", "mw-api-ext"},
 		{"enwiki xwd mwdebug", "en.wikipedia.org", "backend=k8s-mwdebug; log", "", "mw-debug"},
-		{"enwiki xwd mwdebug-next bare", "en.wikipedia.org", "profile; k8s-mwdebug-next", "", "mw-debug"},
-		{"enwiki xwd other backend", "en.wikipedia.org", "backend=k8s-mwdebug-nextx", "", "mw-api-ext"},
+		{"enwiki xwd mwdebug codfw bare", "en.wikipedia.org", "k8s-mwdebug-codfw", "", "mw-debug"},
+		{"enwiki xwd mwdebug not first", "en.wikipedia.org", "profile; backend=k8s-mwdebug-eqiad", "", "mw-debug"},
+		{"enwiki xwd bare with flags is whole", "en.wikipedia.org", "profile; k8s-mwdebug", "", "mw-api-ext"},
+		{"enwiki xwd other backend", "en.wikipedia.org", "backend=k8s-mwdebugx", "", "mw-api-ext"},
 		{"enwiki xwd pretrain", "en.wikipedia.org", "backend=k8s-mw-pretrain", "", "mw-api-ext"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -490,7 +507,7 @@ func TestProxiesFaults(t *testing.T) {
 			var addr string
 			switch f.config.name {
 			case "edge-config":
-				addr, _ = startEdgeWith(t, upstreams(t, "ingress", "rest-gateway", "mw-web", "mw-debug"), path)
+				addr, _ = startEdgeWith(t, upstreams(t, edgeUpstreams...), path)
 			case "rest-gateway-config":
 				ups := upstreams(t, "ingress", "mw-debug", "mw-api-ext")
 				addr = freePort(t)
