@@ -54,7 +54,8 @@ got an answer.`,
 	fl.StringSliceVar(&f.hosts, "hosts", nil, "connect to HOST[:PORT] instead of each base URL's host (comma-separated or repeated)")
 	fl.StringVar(&f.caFile, "ca-file", "", "also trust the CA certificates of this PEM FILE (verification stays on)")
 	fl.StringVar(&f.userAgent, "user-agent", "", "User-Agent with contact information (default: the live target file's)")
-	fl.Float64Var(&f.rate, "rate", live.DefaultRate, fmt.Sprintf("at most this many requests per second (at most %g)", live.MaxRate))
+	f.rate = live.DefaultRate
+	fl.Var((*rateValue)(&f.rate), "rate", fmt.Sprintf("at most this many requests per second, %g to %g", live.MinRate, live.MaxRate))
 	fl.StringVarP(&f.output, "output", "o", "table", "stdout format: table, json or junit")
 	fl.StringVar(&f.reportDir, "report-dir", "", "write report.json, junit.xml, summary.txt and evidence files to DIR")
 	fl.DurationVar(&f.timeout, "timeout", 10*time.Minute, "give up on the whole run after this long")
@@ -70,6 +71,9 @@ func runHttpbb(ctx context.Context, stdout, stderr io.Writer, files []string, f 
 	}
 	if f.timeout <= 0 || f.requestTimeout <= 0 {
 		return usageError(errors.New("--timeout and --request-timeout must be positive"))
+	}
+	if err := checkUserAgentFlag(f.userAgent); err != nil {
+		return err
 	}
 	tests, err := httpbb.Load(files...)
 	if err != nil {

@@ -100,7 +100,7 @@ func (f runFlags) validate() error {
 	if err := latency.CheckScale(f.rateScale); err != nil {
 		return usageError(fmt.Errorf("--rate-scale: %w", err))
 	}
-	return nil
+	return checkUserAgentFlag(f.live.userAgent)
 }
 
 func loadContract(file string) (*contract.Contract, error) {
@@ -132,6 +132,11 @@ func runChecks(ctx context.Context, stdout, stderr io.Writer, f runFlags) error 
 		return err
 	}
 	defer closeTarget()
+	if s, ok := tgt.(interface{ CheckEntries([]string) error }); ok {
+		if err := s.CheckEntries(declaredEntries(c)); err != nil {
+			return usageError(err)
+		}
+	}
 	selected, err := suites.Select(c, f.labelFilter, f.focus)
 	if err != nil {
 		return usageError(err)
@@ -236,6 +241,16 @@ func runChecks(ctx context.Context, stdout, stderr io.Writer, f runFlags) error 
 		return errChecksFailed
 	}
 	return nil
+}
+
+// declaredEntries are the contract's entry points, sorted.
+func declaredEntries(c *contract.Contract) []string {
+	names := make([]string, 0, len(c.Entries))
+	for n := range c.Entries {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
 }
 
 // suiteT is the GinkgoTestingT of an in-process run.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"strconv"
 	"strings"
 
 	"github.com/spf13/pflag"
@@ -131,8 +132,46 @@ func (l *liveFlags) register(fl *pflag.FlagSet) {
 	fl.StringVar(&l.caFile, "ca-file", "", "live target: also trust the CA certificates of this PEM FILE (verification stays on)")
 	fl.StringVar(&l.userAgent, "user-agent", "",
 		"live target: User-Agent with contact information, Wikimedia's User-Agent policy (default: the target file's)")
-	fl.Float64Var(&l.rate, "rate", 0,
-		fmt.Sprintf("live target: at most this many requests per second (default: the target file's; at most %g)", live.MaxRate))
+	fl.Var((*rateValue)(&l.rate), "rate",
+		fmt.Sprintf("live target: at most this many requests per second, %g to %g (default: the target file's)", live.MinRate, live.MaxRate))
+}
+
+// rateValue is a --rate flag: a finite number within [live.MinRate,
+// live.MaxRate], refused when parsed (exit 2 naming the flag), so no
+// input can switch the rate cap off.
+type rateValue float64
+
+func (r *rateValue) String() string {
+	if *r == 0 {
+		return ""
+	}
+	return strconv.FormatFloat(float64(*r), 'g', -1, 64)
+}
+
+func (r *rateValue) Set(s string) error {
+	f, err := strconv.ParseFloat(strings.TrimSpace(s), 64)
+	if err != nil {
+		return fmt.Errorf("parse rate %q: %w", s, err)
+	}
+	if err := live.CheckRate(f, live.MaxRate); err != nil {
+		return err
+	}
+	*r = rateValue(f)
+	return nil
+}
+
+func (r *rateValue) Type() string { return "float" }
+
+// checkUserAgentFlag refuses a --user-agent with control characters or
+// without contact details before anything else happens.
+func checkUserAgentFlag(ua string) error {
+	if ua == "" {
+		return nil
+	}
+	if err := live.CheckUserAgent(ua); err != nil {
+		return usageError(fmt.Errorf("--user-agent: %w", err))
+	}
+	return nil
 }
 
 // used lists the live flags given.

@@ -13,6 +13,8 @@ import (
 	"strings"
 	"time"
 
+	"golang.org/x/net/http/httpguts"
+
 	"gitlab.wikimedia.org/repos/sre/pretrain-check/harness/check"
 	"gitlab.wikimedia.org/repos/sre/pretrain-check/harness/contract"
 	"gitlab.wikimedia.org/repos/sre/pretrain-check/harness/live"
@@ -56,8 +58,8 @@ func (o Options) withDefaults() (Options, error) {
 	if o.Rate == 0 {
 		o.Rate = live.DefaultRate
 	}
-	if o.Rate < 0 || o.Rate > live.MaxRate {
-		return o, fmt.Errorf("rate %g requests/s is outside (0, %g]", o.Rate, live.MaxRate)
+	if err := live.CheckRate(o.Rate, live.MaxRate); err != nil {
+		return o, err
 	}
 	if o.Timeout <= 0 {
 		o.Timeout = probe.DefaultTimeout
@@ -116,7 +118,13 @@ func Screen(tests []*Test, g *live.Guard) error {
 		if err := g.Admit(t.Method, t.BaseURL.Host, t.Path, 0); err != nil {
 			errs = append(errs, fmt.Errorf("%s:%d:%d: %s %s: %w", t.File, t.Line, t.Column, t.Method, t.URL(), err))
 		}
+		if t.BaseURL.Scheme != "https" {
+			errs = append(errs, fmt.Errorf("%s:%d:%d: %s: %w: production is reached over https only", t.File, t.Line, t.Column, t.URL(), live.ErrRefused))
+		}
 		for _, h := range t.RequestHeaders {
+			if !httpguts.ValidHeaderFieldName(h.Name) || !httpguts.ValidHeaderFieldValue(h.Value) || strings.ContainsAny(h.Value, "\r\n") {
+				errs = append(errs, fmt.Errorf("%s:%d:%d: request header %q: %w: invalid name or control characters in the value", t.File, t.Line, t.Column, h.Name, live.ErrRefused))
+			}
 			if strings.EqualFold(h.Name, "User-Agent") {
 				if err := live.CheckUserAgent(h.Value); err != nil {
 					errs = append(errs, fmt.Errorf("%s:%d:%d: %w", t.File, t.Line, t.Column, err))

@@ -28,6 +28,7 @@ import (
 
 	"gitlab.wikimedia.org/repos/sre/pretrain-check/fixtures"
 	"gitlab.wikimedia.org/repos/sre/pretrain-check/harness/contract"
+	"gitlab.wikimedia.org/repos/sre/pretrain-check/harness/target"
 )
 
 // Kind is the value of a live target file's "kind" key.
@@ -142,7 +143,7 @@ func Parse(file string, data []byte) (*File, error) {
 	var doc yaml.Node
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	if err := dec.Decode(&doc); err != nil {
-		return nil, fmt.Errorf("parse live target %s: %w", file, err)
+		return nil, target.YAMLError(file, "live target", err)
 	}
 	if len(doc.Content) != 1 || doc.Content[0].Kind != yaml.MappingNode {
 		return nil, p.errorf(&doc, "a live target file is a mapping with kind, name, user_agent, rate, max_rate and vantage_points")
@@ -150,6 +151,7 @@ func Parse(file string, data []byte) (*File, error) {
 	root := doc.Content[0]
 	var kind string
 	var sawVantages bool
+	rateNode, maxRateNode := root, root
 	p.mapping(root, func(key string, k, v *yaml.Node) {
 		switch key {
 		case "kind":
@@ -159,8 +161,10 @@ func Parse(file string, data []byte) (*File, error) {
 		case "user_agent":
 			p.str(v, &f.UserAgent)
 		case "rate":
+			rateNode = v
 			p.number(v, &f.Rate)
 		case "max_rate":
+			maxRateNode = v
 			p.number(v, &f.MaxRate)
 		case "vantage_points":
 			sawVantages = true
@@ -184,17 +188,18 @@ func Parse(file string, data []byte) (*File, error) {
 	} else if err := CheckUserAgent(f.UserAgent); err != nil {
 		p.errorf(root, "user_agent: %v", err)
 	}
-	if f.Rate == 0 {
-		f.Rate = DefaultRate
-	}
-	if f.MaxRate == 0 {
+	// A key left out takes its default; a value given, zero included, must
+	// be a rate within [MinRate, MaxRate] (and rate within max_rate).
+	if maxRateNode == root {
+		f.MaxRate = MaxRate
+	} else if err := CheckRate(f.MaxRate, MaxRate); err != nil {
+		p.errorf(maxRateNode, "max_rate: %v", err)
 		f.MaxRate = MaxRate
 	}
-	if f.MaxRate <= 0 || f.MaxRate > MaxRate {
-		p.errorf(root, "max_rate %g is outside (0, %g]", f.MaxRate, MaxRate)
-	}
-	if f.Rate <= 0 || f.Rate > f.MaxRate {
-		p.errorf(root, "rate %g is outside (0, max_rate %g]", f.Rate, f.MaxRate)
+	if rateNode == root {
+		f.Rate = min(DefaultRate, f.MaxRate)
+	} else if err := CheckRate(f.Rate, f.MaxRate); err != nil {
+		p.errorf(rateNode, "rate: %v (max_rate %g)", err, f.MaxRate)
 	}
 	if !sawVantages || len(f.Vantages) == 0 {
 		p.errorf(root, "no vantage_points")

@@ -91,8 +91,19 @@ func TestParseErrors(t *testing.T) {
 		{"duplicate key", good + "kind: live\n", `t.yaml:8:1: duplicate key "kind"`},
 		{"no user agent", strings.Replace(good, "user_agent: \"x/1 (https://example.org)\"\n", "", 1), "user_agent is required"},
 		{"undescriptive user agent", strings.Replace(good, `"x/1 (https://example.org)"`, "curl/8", 1), "no contact URL or e-mail"},
-		{"rate above max", good + "rate: 20\n", "rate 20 is outside (0, max_rate 10]"},
-		{"max rate above ceiling", good + "max_rate: 100\n", "max_rate 100 is outside (0, 10]"},
+		{"rate above max", good + "rate: 20\n", "t.yaml:8:7: rate: check rate: 20 requests/s is not a number within [0.01, 10]"},
+		{"max rate above ceiling", good + "max_rate: 100\n", "t.yaml:8:11: max_rate: check rate: 100 requests/s is not a number within [0.01, 10]"},
+		{"rate 1e-300", good + "rate: 1e-300\n", "t.yaml:8:7: rate: check rate: 1e-300 requests/s is not a number within [0.01, 10]"},
+		{"rate 1e-10", good + "rate: 1e-10\n", "t.yaml:8:7: rate: check rate: 1e-10"},
+		{"rate zero", good + "rate: 0\n", "t.yaml:8:7: rate: check rate: 0 requests/s"},
+		{"rate subnormal", good + "rate: 5e-324\n", "t.yaml:8:7: rate: check rate: 5e-324"},
+		{"rate negative", good + "rate: -2\n", "t.yaml:8:7: rate: check rate: -2"},
+		{"rate NaN", good + "rate: .nan\n", "t.yaml:8:7: expected a number"},
+		{"rate infinite", good + "rate: .inf\n", "t.yaml:8:7: expected a number"},
+		{"max rate tiny", good + "max_rate: 1e-300\n", "t.yaml:8:11: max_rate: check rate: 1e-300"},
+		{"rate above max_rate", good + "max_rate: 1\nrate: 2\n", "t.yaml:9:7: rate: check rate: 2 requests/s is not a number within [0.01, 1]"},
+		{"empty file", "", "t.yaml:1:1: parse live target: the file is empty"},
+		{"broken yaml", "kind: live\nname: x\n user_agent: y\n", "t.yaml:3:1: parse live target: mapping values are not allowed in this context"},
 		{"rate not a number", good + "rate: fast\n", "t.yaml:8:7: expected a number"},
 		{"http url", strings.Replace(good, "https://test", "http://test", 1), `t.yaml:7:13: vantage point "external": entry "edge": url "http://test.wikipedia.org": production is reached over https only`},
 		{"url with path", strings.Replace(good, `wikipedia.org"}`, `wikipedia.org/w"}`, 1), "only scheme, host and port are allowed"},
@@ -125,7 +136,7 @@ func TestParseReportsEveryProblem(t *testing.T) {
 	if err == nil {
 		t.Fatal("no error")
 	}
-	for _, want := range []string{`t.yaml:2:1: unknown key "foo"`, `kind must be "live"`, "rate 50"} {
+	for _, want := range []string{`t.yaml:2:1: unknown key "foo"`, `kind must be "live"`, "rate: check rate: 50"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error %q lacks %q", err, want)
 		}

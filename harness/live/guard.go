@@ -4,17 +4,25 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"net"
 	"net/http"
 	"sort"
 	"strings"
 	"sync"
 	"time"
+	"unicode"
+
+	"golang.org/x/net/http/httpguts"
+
+	"gitlab.wikimedia.org/repos/sre/pretrain-check/harness/target"
 )
 
 // ErrRefused is wrapped by every refusal of the safety guard: the request
-// was not sent.
-var ErrRefused = errors.New("refused by the production safety guard")
+// was not sent. A refusal for want of a rate slot also wraps
+// target.ErrNoSlot; any other refusal is a request production must not
+// receive.
+var ErrRefused = target.ErrRefused
 
 // RunSingleJobPath is the only path a POST may go to against production:
 // an empty POST is RunSingleJob.php's documented probe (422 "No event
@@ -27,14 +35,50 @@ const (
 	DefaultRate = 2.0
 	// MaxRate is the ceiling no target file or flag can raise.
 	MaxRate = 10.0
+	// MinRate is the floor: below it the interval between two requests
+	// (100 s) says the input is a mistake, not a wish for politeness.
+	MinRate = 0.01
 )
+
+// CheckRate validates a rate from any input (a flag, a target file, a
+// budget): a finite number within [MinRate, limit], limit itself never
+// above MaxRate. NaN, infinities, zero, negative and subnormal rates are
+// refused, so no interval derived from an accepted rate can overflow or be
+// zero.
+func CheckRate(rate, limit float64) error {
+	if !(limit >= MinRate && limit <= MaxRate) { // also NaN
+		limit = MaxRate
+	}
+	if math.IsNaN(rate) || math.IsInf(rate, 0) || !(rate >= MinRate && rate <= limit) {
+		return fmt.Errorf("check rate: %v requests/s is not a number within [%g, %g]", rate, MinRate, limit)
+	}
+	return nil
+}
+
+// intervalFor is the time between two request slots at rate, clamped to
+// [1/MaxRate, 1/MinRate] whatever rate is (NaN included): the guard never
+// computes an overflowing, negative or zero interval.
+func intervalFor(rate float64) time.Duration {
+	const (
+		shortest = time.Duration(float64(time.Second) / MaxRate)
+		longest  = time.Duration(float64(time.Second) / MinRate)
+	)
+	if !(rate >= MinRate) { // NaN, zero, negative, tiny
+		return longest
+	}
+	if rate > MaxRate {
+		return shortest
+	}
+	d := time.Duration(float64(time.Second) / rate)
+	return min(max(d, shortest), longest)
+}
 
 // Policy is what production may receive.
 type Policy struct {
 	// AllowHosts are the only hosts a request may name (Host header, SNI,
 	// URL host), redirects included. Compared without port, case-insensitively.
 	AllowHosts []string
-	// Rate is the most requests per second, 0 < Rate <= MaxRate.
+	// Rate is the most requests per second, MinRate <= Rate <= MaxRate.
 	Rate float64
 }
 
@@ -45,30 +89,38 @@ type Policy struct {
 //
 // The rules:
 //   - methods: GET and HEAD without a body; POST only with an empty body to
-//     RunSingleJobPath (no query); nothing else;
+//     RunSingleJobPath (no query); nothing else (methods are case-sensitive:
+//     "get" is refused);
+//   - scheme: https only (redirects to http are refused), no user info;
 //   - hosts: the request's Host and URL host must be in the allow-list;
+//   - headers: valid names, no control characters in values (no CR/LF
+//     smuggling), no trailers or transfer encodings;
 //   - User-Agent: present and descriptive, with a contact URL or e-mail;
 //   - rate: requests are spaced by 1/Rate; a request whose slot falls after
 //     its context's deadline is refused (at that deadline) without taking
-//     the slot.
+//     the slot. The same slots serve Reserve (latency attacks): one rate
+//     limiter per target.
 type Guard struct {
 	hosts map[string]bool
 	list  []string
+	rate  float64
 
 	mu       sync.Mutex
 	interval time.Duration
 	next     time.Time
 }
 
+var _ target.Limiter = (*Guard)(nil)
+
 // NewGuard validates p and builds its guard.
 func NewGuard(p Policy) (*Guard, error) {
-	if p.Rate <= 0 || p.Rate > MaxRate {
-		return nil, fmt.Errorf("build safety guard: rate %g requests/s is outside (0, %g]", p.Rate, MaxRate)
+	if err := CheckRate(p.Rate, MaxRate); err != nil {
+		return nil, fmt.Errorf("build safety guard: %w", err)
 	}
 	if len(p.AllowHosts) == 0 {
 		return nil, errors.New("build safety guard: the host allow-list is empty")
 	}
-	g := &Guard{hosts: map[string]bool{}, interval: time.Duration(float64(time.Second) / p.Rate)}
+	g := &Guard{hosts: map[string]bool{}, rate: p.Rate, interval: intervalFor(p.Rate)}
 	for _, h := range p.AllowHosts {
 		n := normalHost(h)
 		if n == "" {
@@ -88,6 +140,26 @@ func (g *Guard) Hosts() []string { return append([]string(nil), g.list...) }
 
 // Interval is the minimum time between two requests.
 func (g *Guard) Interval() time.Duration { return g.interval }
+
+// Rate is the most requests per second (target.Limiter).
+func (g *Guard) Rate() float64 { return g.rate }
+
+// Reserve takes the first rate slot at or after notBefore and returns it
+// (target.Limiter): a latency attack paces its requests by it, sharing the
+// probes' slots, so --rate holds for everything sent to the target.
+func (g *Guard) Reserve(notBefore time.Time) time.Time {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	slot := g.next
+	if now := time.Now(); slot.Before(now) {
+		slot = now
+	}
+	if slot.Before(notBefore) {
+		slot = notBefore
+	}
+	g.next = slot.Add(g.interval)
+	return slot
+}
 
 // Admit applies the static rules (method, path, body, host) to a request
 // not yet built; pathAndQuery is the request target ("/w/api.php?x=1").
@@ -145,16 +217,30 @@ func (g *Guard) Check(req *http.Request) error {
 	if bodyBytes < 0 {
 		return fmt.Errorf("%w: %s with a body of unknown length", ErrRefused, req.Method)
 	}
+	if len(req.TransferEncoding) > 0 || len(req.Trailer) > 0 {
+		return fmt.Errorf("%w: %s with a transfer encoding or trailers", ErrRefused, req.Method)
+	}
 	method := req.Method
 	if method == "" {
 		method = http.MethodGet
 	}
-	if err := admitMethod(strings.ToUpper(method), req.URL.RequestURI(), bodyBytes); err != nil {
+	// Exact: "get" is another method to a server, and odd tokens are
+	// refused here, not normalised.
+	if err := admitMethod(method, req.URL.RequestURI(), bodyBytes); err != nil {
 		return err
+	}
+	if req.URL.Scheme != "https" {
+		return fmt.Errorf("%w: scheme %q: production is reached over https only", ErrRefused, req.URL.Scheme)
+	}
+	if req.URL.User != nil {
+		return fmt.Errorf("%w: URL with user info", ErrRefused)
 	}
 	host := req.Host
 	if host == "" {
 		host = req.URL.Host
+	}
+	if !httpguts.ValidHostHeader(host) {
+		return fmt.Errorf("%w: Host %q is not a valid Host header", ErrRefused, host)
 	}
 	if err := g.admitHost("Host", host); err != nil {
 		return err
@@ -162,10 +248,38 @@ func (g *Guard) Check(req *http.Request) error {
 	if err := g.admitHost("URL host", req.URL.Host); err != nil {
 		return err
 	}
+	if err := checkHeaders(req.Header); err != nil {
+		return err
+	}
 	if err := CheckUserAgent(req.Header.Get("User-Agent")); err != nil {
 		return fmt.Errorf("%w: %v", ErrRefused, err)
 	}
 	return g.wait(req.Context())
+}
+
+// checkHeaders refuses header names that are not tokens and values with
+// control characters (CR/LF would smuggle headers or requests), and a Host
+// header set among the others.
+func checkHeaders(h http.Header) error {
+	for name, values := range h {
+		if !httpguts.ValidHeaderFieldName(name) {
+			return fmt.Errorf("%w: header name %q is not a token", ErrRefused, name)
+		}
+		if strings.EqualFold(name, "Host") {
+			return fmt.Errorf("%w: a Host header among the headers", ErrRefused)
+		}
+		for _, v := range values {
+			if !httpguts.ValidHeaderFieldValue(v) || hasControl(v) {
+				return fmt.Errorf("%w: header %s: value %q has control characters", ErrRefused, name, v)
+			}
+		}
+	}
+	return nil
+}
+
+// hasControl reports a control character other than horizontal tab.
+func hasControl(s string) bool {
+	return strings.IndexFunc(s, func(r rune) bool { return r != '\t' && unicode.IsControl(r) }) >= 0
 }
 
 // wait holds the caller until its rate slot; a slot after ctx's deadline
@@ -184,8 +298,8 @@ func (g *Guard) wait(ctx context.Context) error {
 		// budget instead of reporting the rate cap as the evidence).
 		g.mu.Unlock()
 		<-ctx.Done()
-		return fmt.Errorf("%w: rate cap of one request every %s: no slot before the request's deadline",
-			ErrRefused, g.interval)
+		return fmt.Errorf("%w: %w: rate cap of one request every %s: no slot before the request's deadline",
+			ErrRefused, target.ErrNoSlot, g.interval)
 	}
 	g.next = slot.Add(g.interval)
 	g.mu.Unlock()
@@ -193,7 +307,7 @@ func (g *Guard) wait(ctx context.Context) error {
 	d := time.Until(slot)
 	if d <= 0 {
 		if err := ctx.Err(); err != nil {
-			return fmt.Errorf("%w: %v", ErrRefused, err)
+			return fmt.Errorf("%w: %w: %v", ErrRefused, target.ErrNoSlot, err)
 		}
 		return nil
 	}
@@ -201,7 +315,7 @@ func (g *Guard) wait(ctx context.Context) error {
 	defer t.Stop()
 	select {
 	case <-ctx.Done():
-		return fmt.Errorf("%w: waiting for the rate cap: %v", ErrRefused, ctx.Err())
+		return fmt.Errorf("%w: %w: waiting for the rate cap: %v", ErrRefused, target.ErrNoSlot, ctx.Err())
 	case <-t.C:
 		return nil
 	}
@@ -232,6 +346,9 @@ func (t guardedTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 // CheckUserAgent enforces Wikimedia's User-Agent policy: a descriptive
 // agent with contact information (a URL or an e-mail address).
 func CheckUserAgent(ua string) error {
+	if hasControl(ua) || !httpguts.ValidHeaderFieldValue(ua) {
+		return fmt.Errorf("User-Agent %q has control characters", ua)
+	}
 	ua = strings.TrimSpace(ua)
 	if ua == "" {
 		return errors.New("no User-Agent: Wikimedia's User-Agent policy asks for a descriptive one with contact information")

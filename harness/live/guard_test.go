@@ -2,12 +2,14 @@ package live
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -102,10 +104,16 @@ func TestCheckUserAgent(t *testing.T) {
 type countingTransport struct {
 	n    atomic.Int32
 	next http.RoundTripper
+
+	mu    sync.Mutex
+	times []time.Time // when each request was handed on
 }
 
 func (c *countingTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 	c.n.Add(1)
+	c.mu.Lock()
+	c.times = append(c.times, time.Now())
+	c.mu.Unlock()
 	if c.next == nil {
 		return &http.Response{StatusCode: 200, Body: io.NopCloser(strings.NewReader("")), Request: r}, nil
 	}
@@ -184,44 +192,42 @@ func TestRoundTripperRefusesUnsafeRequests(t *testing.T) {
 }
 
 // A client following redirects through the guard never sends a request to
-// a host off the allow-list; a redirect to an allowed host is followed.
+// a host off the allow-list (nor over http); a redirect to an allowed host
+// is followed.
 func TestRedirectsAreGuarded(t *testing.T) {
 	var offList atomic.Int32
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch {
 		case r.Host != "test.wikipedia.org" && r.Host != "en.wikipedia.org":
 			offList.Add(1)
 			w.WriteHeader(http.StatusTeapot)
 		case r.URL.Path == "/away":
-			http.Redirect(w, r, "http://evil.example.org/steal", http.StatusFound)
+			http.Redirect(w, r, "https://evil.example.org/steal", http.StatusFound)
+		case r.URL.Path == "/plain":
+			http.Redirect(w, r, "http://en.wikipedia.org/landed", http.StatusFound)
 		case r.URL.Path == "/sideways":
-			http.Redirect(w, r, "http://en.wikipedia.org/landed", http.StatusMovedPermanently)
+			http.Redirect(w, r, "https://en.wikipedia.org/landed", http.StatusMovedPermanently)
 		default:
 			io.WriteString(w, "ok "+r.Host+r.URL.Path)
 		}
 	}))
 	defer srv.Close()
 	g := newTestGuard(t, MaxRate)
-	// Every connection goes to the local server whatever the URL host, as
-	// --connect-to does: only the guard stands between a redirect and an
-	// off-list host.
-	var dialer net.Dialer
-	base := &http.Transport{DialContext: func(ctx context.Context, network, _ string) (net.Conn, error) {
-		return dialer.DialContext(ctx, network, srv.Listener.Addr().String())
-	}}
-	defer base.CloseIdleConnections()
-	inner := &countingTransport{next: base}
-	client := &http.Client{Transport: g.RoundTripper(inner), Timeout: 5 * time.Second}
+	client, inner := connectToClient(g, srv.Listener.Addr().String())
 
-	_, err := client.Do(request(t, "GET", "http://test.wikipedia.org/away", nil))
+	_, err := client.Do(request(t, "GET", "https://test.wikipedia.org/away", nil))
 	if err == nil || !errors.Is(err, ErrRefused) || !strings.Contains(err.Error(), `"evil.example.org"`) {
 		t.Fatalf("redirect to an off-list host: error %v, want a refusal naming evil.example.org", err)
 	}
-	if offList.Load() != 0 || inner.n.Load() != 1 {
-		t.Fatalf("off-list requests received %d, requests sent %d (want 0 and 1)", offList.Load(), inner.n.Load())
+	_, err = client.Do(request(t, "GET", "https://test.wikipedia.org/plain", nil))
+	if err == nil || !errors.Is(err, ErrRefused) || !strings.Contains(err.Error(), `scheme "http"`) {
+		t.Fatalf("redirect to http: error %v, want a refusal of the scheme", err)
+	}
+	if offList.Load() != 0 || inner.n.Load() != 2 {
+		t.Fatalf("off-list requests received %d, requests sent %d (want 0 and 2)", offList.Load(), inner.n.Load())
 	}
 
-	resp, err := client.Do(request(t, "GET", "http://test.wikipedia.org/sideways", nil))
+	resp, err := client.Do(request(t, "GET", "https://test.wikipedia.org/sideways", nil))
 	if err != nil {
 		t.Fatalf("redirect to an allowed host: %v", err)
 	}
@@ -230,6 +236,22 @@ func TestRedirectsAreGuarded(t *testing.T) {
 	if string(b) != "ok en.wikipedia.org/landed" {
 		t.Fatalf("redirect to an allowed host: got %q", b)
 	}
+}
+
+// connectToClient is a redirect-following client whose every connection
+// goes to addr whatever the URL host, as --connect-to does (so only the
+// guard stands between a request and an off-list host), trusting any
+// certificate (a test server's).
+func connectToClient(g *Guard, addr string) (*http.Client, *countingTransport) {
+	var dialer net.Dialer
+	base := &http.Transport{
+		DialContext: func(ctx context.Context, network, _ string) (net.Conn, error) {
+			return dialer.DialContext(ctx, network, addr)
+		},
+		TLSClientConfig: &tls.Config{InsecureSkipVerify: true}, // a local test server
+	}
+	inner := &countingTransport{next: base}
+	return &http.Client{Transport: g.RoundTripper(inner), Timeout: 5 * time.Second}, inner
 }
 
 // The rate cap spaces requests by 1/rate and refuses at once a request

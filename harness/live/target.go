@@ -5,6 +5,7 @@ import (
 	"crypto/x509"
 	"fmt"
 	"net"
+	"net/http"
 	"net/url"
 	"os"
 	"strconv"
@@ -59,13 +60,13 @@ func (f *File) Target(o Options) (*Target, error) {
 	t := &Target{file: f, vantage: vp, userAgent: f.UserAgent, rate: f.Rate}
 	if o.UserAgent != "" {
 		if err := CheckUserAgent(o.UserAgent); err != nil {
-			return nil, fmt.Errorf("open live target %q: %w", f.Name, err)
+			return nil, fmt.Errorf("open live target %q: --user-agent: %w", f.Name, err)
 		}
 		t.userAgent = o.UserAgent
 	}
 	if o.Rate != 0 {
-		if o.Rate < 0 || o.Rate > f.MaxRate {
-			return nil, fmt.Errorf("open live target %q: rate %g requests/s is outside (0, %g]", f.Name, o.Rate, f.MaxRate)
+		if err := CheckRate(o.Rate, f.MaxRate); err != nil {
+			return nil, fmt.Errorf("open live target %q: --rate: %w", f.Name, err)
 		}
 		t.rate = o.Rate
 	}
@@ -165,6 +166,7 @@ func (t *Target) Endpoint(entry string) (target.Endpoint, error) {
 		ConnectTo: addr,
 		TLS:       t.tls,
 		Guard:     t.guard.Check,
+		Limiter:   t.guard,
 	}, nil
 }
 
@@ -195,12 +197,31 @@ func (t *Target) Screen(entry string, req contract.Request) error {
 	if err := t.guard.Admit(method, req.Host, pathOf(req.Path), int64(len(req.Body))); err != nil {
 		return &notApplicable{msg: fmt.Sprintf("unsafe for production, not sent from vantage point %q: %v", t.vantage.Name, err), cause: err}
 	}
+	if err := screenHeaders(req.Headers); err != nil {
+		return &notApplicable{msg: fmt.Sprintf("unsafe for production, not sent from vantage point %q: %v", t.vantage.Name, err), cause: err}
+	}
 	if len(spec.Hosts) > 0 && !contains(spec.Hosts, normalHost(req.Host)) {
 		return &notApplicable{msg: fmt.Sprintf(
 			"entry %q shares its production address with other gateways and only takes Host %s: Host %q would be routed by another gateway, not sent",
 			entry, strings.Join(spec.Hosts, ", "), req.Host)}
 	}
 	return nil
+}
+
+// screenHeaders applies the guard's header rules to a case's headers: a
+// User-Agent the case sets must carry contact details, no value may carry
+// control characters.
+func screenHeaders(hs []contract.Header) error {
+	h := http.Header{}
+	for _, kv := range hs {
+		h.Add(kv.Name, kv.Value)
+		if strings.EqualFold(kv.Name, "User-Agent") {
+			if err := CheckUserAgent(kv.Value); err != nil {
+				return fmt.Errorf("%w: %v", ErrRefused, err)
+			}
+		}
+	}
+	return checkHeaders(h)
 }
 
 func pathOf(p string) string {

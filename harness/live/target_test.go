@@ -2,6 +2,7 @@ package live
 
 import (
 	"errors"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -80,9 +81,14 @@ func TestTargetOptionErrors(t *testing.T) {
 	}{
 		"no vantage":       {Options{}, `unknown vantage point "" (want external or internal)`},
 		"unknown vantage":  {Options{Vantage: "moon"}, `unknown vantage point "moon"`},
-		"rate above max":   {Options{Vantage: "external", Rate: 11}, "rate 11 requests/s is outside (0, 10]"},
-		"negative rate":    {Options{Vantage: "external", Rate: -1}, "outside"},
+		"rate above max":   {Options{Vantage: "external", Rate: 11}, "--rate: check rate: 11 requests/s is not a number within [0.01, 10]"},
+		"negative rate":    {Options{Vantage: "external", Rate: -1}, "--rate: check rate: -1"},
+		"NaN rate":         {Options{Vantage: "external", Rate: math.NaN()}, "--rate: check rate: NaN"},
+		"tiny rate":        {Options{Vantage: "external", Rate: 1e-300}, "--rate: check rate: 1e-300"},
+		"rate 1e-10":       {Options{Vantage: "external", Rate: 1e-10}, "--rate: check rate: 1e-10"},
+		"infinite rate":    {Options{Vantage: "external", Rate: math.Inf(1)}, "--rate: check rate: +Inf"},
 		"bad user agent":   {Options{Vantage: "external", UserAgent: "curl/8"}, "no contact URL"},
+		"UA with newline":  {Options{Vantage: "external", UserAgent: "x/1 (https://example.org)\r\nX-Evil: 1"}, "--user-agent: User-Agent \"x/1 (https://example.org)\\r\\nX-Evil: 1\" has control characters"},
 		"bad connect-to":   {Options{Vantage: "external", ConnectTo: "127.0.0.1"}, "is not host:port"},
 		"bad connect port": {Options{Vantage: "external", ConnectTo: "127.0.0.1:0"}, "is not 1-65535"},
 		"missing CA file":  {Options{Vantage: "external", CAFile: filepath.Join(dir, "nope.pem")}, "read CA file"},

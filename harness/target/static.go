@@ -31,6 +31,8 @@ type Static struct {
 	name    string
 	entries map[string]Endpoint
 	live    bool
+	// positions are the entries' "file:line:col" (files only).
+	positions map[string]string
 }
 
 var _ Target = (*Static)(nil)
@@ -49,7 +51,8 @@ func NewStatic(name string, entries map[string]Endpoint, live bool) *Static {
 // Name is "static:<name>".
 func (s *Static) Name() string { return "static:" + s.name }
 
-// Live reports whether the file declared the target live (production).
+// Live reports whether the target was built live (NewStatic; a target file
+// cannot ask for it: production needs a live target file and its guard).
 func (s *Static) Live() bool { return s.live }
 
 // Endpoint returns the listed endpoint, or an error wrapping
@@ -73,10 +76,32 @@ func (s *Static) Entries() []string {
 	return names
 }
 
+// CheckEntries refuses entries the contract does not declare (a typo
+// would otherwise leave the real entry n/a without a word): the error
+// names each with its file:line:col.
+func (s *Static) CheckEntries(declared []string) error {
+	known := map[string]bool{}
+	for _, e := range declared {
+		known[e] = true
+	}
+	var errs []error
+	for _, name := range s.Entries() {
+		if known[name] {
+			continue
+		}
+		pos := s.positions[name]
+		if pos == "" {
+			pos = s.Name()
+		}
+		errs = append(errs, fmt.Errorf("%s: entry %q is not an entry point of the contract (want one of %s)",
+			pos, name, strings.Join(declared, ", ")))
+	}
+	return errors.Join(errs...)
+}
+
 // LoadStatic reads a static target file:
 //
 //	name: local-replica          # optional, defaults to the file name without extension
-//	live: false                  # optional; true makes probes bust caches and go slowly
 //	entries:
 //	  edge:
 //	    url: http://127.0.0.1:8080
@@ -92,8 +117,10 @@ func (s *Static) Entries() []string {
 //	      endpoint: http://127.0.0.1:30806/forward
 //	      in_pod_url: http://127.0.0.1:6501
 //
-// Unknown keys, duplicate keys and bad values are errors naming file:line.
-// An entry has either url or forward.
+// Unknown keys, duplicate keys and bad values are errors naming
+// file:line:col. An entry has either url or forward. There is no "live"
+// key: production is reached through a live target file (harness/live),
+// whose safety guard every request passes.
 func LoadStatic(path string) (*Static, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
@@ -108,12 +135,12 @@ func ParseStatic(file string, data []byte) (*Static, error) {
 	var doc yaml.Node
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	if err := dec.Decode(&doc); err != nil {
-		return nil, fmt.Errorf("parse static target %s: %w", file, err)
+		return nil, YAMLError(file, "static target", err)
 	}
 	p := staticParser{file: file, dir: filepath.Dir(file)}
-	s := &Static{entries: map[string]Endpoint{}}
+	s := &Static{entries: map[string]Endpoint{}, positions: map[string]string{}}
 	if len(doc.Content) != 1 || doc.Content[0].Kind != yaml.MappingNode {
-		return nil, p.errf(&doc, "a static target is a mapping with name, live and entries")
+		return nil, p.errf(&doc, "a static target is a mapping with name and entries")
 	}
 	root := doc.Content[0]
 	sawEntries := false
@@ -122,7 +149,14 @@ func ParseStatic(file string, data []byte) (*Static, error) {
 		case "name":
 			return p.str(v, &s.name)
 		case "live":
-			return p.boolean(v, &s.live)
+			// A production target needs the safety guard, which only live
+			// target files build: one guard, no guard-less live mode. An
+			// explicit "live: false" says nothing and is tolerated.
+			var live bool
+			if err := p.boolean(v, &live); err != nil || live {
+				return p.errf(k, "a static target cannot be live: use a live target file (kind: live, see fixtures/targets/live.yaml), whose safety guard every request passes")
+			}
+			return nil
 		case "entries":
 			sawEntries = true
 			return p.mapping(v, func(name string, k, v *yaml.Node) error {
@@ -134,10 +168,11 @@ func ParseStatic(file string, data []byte) (*Static, error) {
 					return err
 				}
 				s.entries[name] = ep
+				s.positions[name] = fmt.Sprintf("%s:%d:%d", file, k.Line, k.Column)
 				return nil
 			})
 		default:
-			return p.errf(k, "unknown key %q (want name, live, entries)", key)
+			return p.errf(k, "unknown key %q (want name, entries)", key)
 		}
 	})
 	if err != nil {

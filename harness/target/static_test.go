@@ -119,8 +119,11 @@ func TestParseStaticErrors(t *testing.T) {
 		"no entries":         {"name: x\n", "no entries"},
 		"empty entries":      {"entries: {}\n", "no entries"},
 		"not a mapping":      {"- a\n", "a static target is a mapping"},
-		"empty file":         {"", "parse static target t.yaml"},
-		"bad yaml":           {"entries: [\n", "parse static target t.yaml"},
+		"empty file":         {"", "t.yaml:1:1: parse static target: the file is empty"},
+		"comments only":      {"# nothing\n", "t.yaml:1:1: parse static target: the file is empty"},
+		"bad yaml":           {"entries: [\n", "t.yaml:1:1: parse static target: did not find expected node content"},
+		"bad yaml line 2":    {"name: x\n entries: y\n", "t.yaml:2:1: parse static target: mapping values are not allowed in this context"},
+		"tab indentation":    {"entries:\n\tedge: {}\n", "t.yaml:2:1: parse static target: found character that cannot start any token"},
 		"no url":             {"entries:\n  edge:\n    connect_to: a:1\n", `t.yaml:3:5: entry "edge": url or forward is required`},
 		"bad scheme":         {"entries:\n  edge:\n    url: ftp://a:1\n", `t.yaml:3:10: entry "edge": url "ftp://a:1": scheme must be http or https`},
 		"relative url":       {"entries:\n  edge:\n    url: /x\n", "scheme must be http or https"},
@@ -129,7 +132,8 @@ func TestParseStaticErrors(t *testing.T) {
 		"bad port":           {"entries:\n  edge:\n    url: http://a:1\n    connect_to: a:99999\n", "not 1-65535"},
 		"tls on http":        {"entries:\n  edge:\n    url: http://a:1\n    tls:\n      insecure_skip_verify: true\n", "tls is for https urls"},
 		"tls bool typo":      {"entries:\n  edge:\n    url: https://a:1\n    tls:\n      insecure_skip_verify: yes\n", `t.yaml:5:29: expected true or false`},
-		"live as string":     {"live: \"true\"\nentries:\n  edge:\n    url: http://a:1\n", "t.yaml:1:7: expected true or false"},
+		"live as string":     {"live: \"true\"\nentries:\n  edge:\n    url: http://a:1\n", "t.yaml:1:1: a static target cannot be live: use a live target file (kind: live"},
+		"live true":          {"name: x\nlive: true\nentries:\n  edge:\n    url: http://a:1\n", "t.yaml:2:1: a static target cannot be live: use a live target file (kind: live"},
 		"url as number":      {"entries:\n  edge:\n    url: 8080\n", "t.yaml:3:10: expected a string"},
 		"forward and url":    {"entries:\n  m:\n    url: http://a:1\n    forward:\n      endpoint: http://a:1/forward\n      in_pod_url: http://127.0.0.1:6501\n", "forward excludes url"},
 		"forward incomplete": {"entries:\n  m:\n    forward:\n      endpoint: http://a:1/forward\n", "forward needs endpoint and in_pod_url"},
@@ -142,6 +146,29 @@ func TestParseStaticErrors(t *testing.T) {
 				t.Errorf("err %v, want %q", err, tc.want)
 			}
 		})
+	}
+}
+
+// An explicit "live: false" is tolerated (it asks for nothing); the
+// target is never live.
+func TestParseStaticLiveFalse(t *testing.T) {
+	s, err := ParseStatic("t.yaml", []byte("live: false\nentries:\n  edge: {url: http://a:1}\n"))
+	if err != nil || s.Live() {
+		t.Fatalf("live: false: %v, live %v", err, s)
+	}
+}
+
+// Entries the contract does not declare are errors at their position.
+func TestCheckEntries(t *testing.T) {
+	s, err := ParseStatic("t.yaml", []byte("entries:\n  edge: {url: http://a:1}\n  ingres: {url: http://a:2}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.CheckEntries([]string{"edge", "ingress"}); err == nil || !strings.Contains(err.Error(), `t.yaml:3:3: entry "ingres" is not an entry point of the contract (want one of edge, ingress)`) {
+		t.Fatalf("undeclared entry: %v", err)
+	}
+	if err := s.CheckEntries([]string{"edge", "ingres"}); err != nil {
+		t.Fatalf("declared entries: %v", err)
 	}
 }
 

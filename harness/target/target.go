@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"time"
 
 	"gitlab.wikimedia.org/repos/sre/pretrain-check/harness/contract"
 )
@@ -17,6 +18,26 @@ import (
 // ErrNotApplicable is returned (wrapped) by Endpoint for an entry point the
 // target cannot reach: the case is reported "not applicable", never passed.
 var ErrNotApplicable = errors.New("entry point not reachable from this target")
+
+// ErrRefused is wrapped by every refusal of a safety guard (Endpoint.Guard):
+// the request was not sent.
+var ErrRefused = errors.New("refused by the production safety guard")
+
+// ErrNoSlot is wrapped, with ErrRefused, by a guard's refusal for want of a
+// rate slot before the request's deadline (or a cancelled wait): the
+// request was not sent, but it was not unsafe either.
+var ErrNoSlot = errors.New("no rate slot")
+
+// Limiter is a target's one rate limiter: probes take their slots through
+// Endpoint.Guard, anything else sent to the target (a latency attack)
+// through Reserve, so the target's rate cap holds for all of it.
+type Limiter interface {
+	// Rate is the most requests per second.
+	Rate() float64
+	// Reserve takes the first slot at or after notBefore and returns it;
+	// the caller sends no earlier.
+	Reserve(notBefore time.Time) time.Time
+}
 
 // Target resolves entry points.
 type Target interface {
@@ -53,6 +74,10 @@ type Endpoint struct {
 	// production safety here (methods, host allow-list, rate cap); it may
 	// block until the request's context ends (the rate cap).
 	Guard func(*http.Request) error `json:"-"`
+	// Limiter, when set, is the rate limiter behind Guard: a sender that
+	// does not call Guard for every request (a latency attack) paces
+	// itself by it.
+	Limiter Limiter `json:"-"`
 }
 
 // Screener is implemented by targets that refuse some requests before
