@@ -58,6 +58,9 @@ type Options struct {
 	UserAgent string
 	// TargetName names the target in the result.
 	TargetName string
+	// MaxRate, when set, caps every plan's rate (requests/s); Attack sets
+	// it from the endpoint's rate limiter.
+	MaxRate float64
 }
 
 func (o Options) withDefaults() Options {
@@ -142,6 +145,14 @@ func Attack(ctx context.Context, ep target.Endpoint, cs *contract.Case, b *contr
 	if err := CheckRate(b, opts.RateScale, opts.Live, opts.AllowProduction); err != nil {
 		return Result{}, fmt.Errorf("attack: %w", err)
 	}
+	if ep.Limiter != nil {
+		// One rate limiter per target: the budget runs at most at the
+		// target's cap, and takes its slots from the same limiter as the
+		// probes.
+		if r := ep.Limiter.Rate(); opts.MaxRate <= 0 || r < opts.MaxRate {
+			opts.MaxRate = r
+		}
+	}
 	plan, err := PlanFor(b, opts)
 	if err != nil {
 		return Result{}, fmt.Errorf("attack: %w", err)
@@ -159,9 +170,9 @@ func Attack(ctx context.Context, ep target.Endpoint, cs *contract.Case, b *contr
 	// The endpoint's guard (live targets: methods, hosts, User-Agent) judges
 	// the request once, before the attack: every request of the attack is
 	// the same but for a cache-busting nonce and vegeta's sequence header.
-	// Its rate cap is not applied per request (waiting inside the attack
-	// would be measured as latency): the budget paces the attack, and
-	// CheckRate caps it against live targets.
+	// Its rate cap is applied by the pacer (waiting inside a request would
+	// be measured as latency): every request takes a slot of the
+	// endpoint's limiter before vegeta starts it.
 	if ep.Guard != nil {
 		if err := a.admit(ctx, ep.Guard, opts.Timeout); err != nil {
 			res.Outcome = check.NotApplicable
@@ -172,7 +183,7 @@ func Attack(ctx context.Context, ep target.Endpoint, cs *contract.Case, b *contr
 	}
 
 	col := newCollector(c, b, cs)
-	a.run(ctx, b.Name, plan.Rate, uint64(plan.Requests), 0, col.add)
+	a.run(ctx, b.Name, pacer{rate: plan.Rate, max: uint64(plan.Requests), limiter: ep.Limiter}, 0, col.add)
 	col.finish(&res)
 	res.Elapsed = time.Since(res.Started)
 	if err := ctx.Err(); err != nil && res.Requests < plan.Requests {
@@ -436,10 +447,10 @@ func (a *attack) admit(ctx context.Context, guard func(*http.Request) error, tim
 // drained. ctx stops the attack and fails the requests in flight by
 // closing their connections (vegeta builds requests without a context;
 // a connection is cheaper to track than every request).
-func (a *attack) run(ctx context.Context, name string, rate float64, max uint64, du time.Duration, add func(*vegeta.Result, bool)) {
+func (a *attack) run(ctx context.Context, name string, p pacer, du time.Duration, add func(*vegeta.Result, bool)) {
 	workers := min(uint64(vegeta.DefaultWorkers), a.maxWorkers)
-	if max > 0 {
-		workers = min(workers, max)
+	if p.max > 0 {
+		workers = min(workers, p.max)
 	}
 	atk := vegeta.NewAttacker(
 		vegeta.Client(a.client),
@@ -453,7 +464,7 @@ func (a *attack) run(ctx context.Context, name string, rate float64, max uint64,
 		a.conns.closeAll()
 	})
 	defer stop()
-	for r := range atk.Attack(a.targeter, pacer{rate: rate, max: max}, du, name) {
+	for r := range atk.Attack(a.targeter, p, du, name) {
 		add(r, a.forward)
 	}
 }

@@ -171,7 +171,7 @@ func inProcessRate(b *testing.B, addr string) float64 {
 		b.Fatal(err)
 	}
 	col := newCollector(c, budget("bench", "main-page", 1, 1), cs)
-	a.run(context.Background(), "bench", 0, 0, benchDuration(), col.add)
+	a.run(context.Background(), "bench", pacer{}, benchDuration(), col.add)
 	var res Result
 	col.finish(&res)
 	if res.Requests == 0 || res.Successes != res.Requests {

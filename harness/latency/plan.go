@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"gitlab.wikimedia.org/repos/sre/pretrain-check/harness/contract"
+	"gitlab.wikimedia.org/repos/sre/pretrain-check/harness/target"
 )
 
 // Live-target limits (pretrain.md: Wikimedia asks every client for a low
@@ -27,6 +28,10 @@ const (
 	DefaultLiveRate     = 5.0  // requests/s per budget in the default contract
 	DefaultLiveRequests = 60   // requests per budget in the default contract
 	LiveRateLimit       = 10.0 // requests/s refused against live targets without the override
+	// MinRate is the lowest rate a plan accepts (requests/s): below it the
+	// plan's duration (and the pacer's intervals) say the input is a
+	// mistake, and they would overflow long before 1e-300.
+	MinRate = 0.01
 )
 
 // ShortfallRatio is the share of the requested rate an attack must reach for
@@ -66,6 +71,10 @@ func CheckRate(b *contract.Budget, scale float64, live, allowProduction bool) er
 		return err
 	}
 	rate := ScaledRate(b, scale)
+	if math.IsNaN(rate) || math.IsInf(rate, 0) || rate < MinRate {
+		return fmt.Errorf("budget %q: %v req/s (rate %s x scale %s) is not a finite rate of at least %g req/s",
+			b.Name, rate, fmtRate(b.Rate), fmtRate(orOne(scale)), MinRate)
+	}
 	if live && !allowProduction && rate > LiveRateLimit {
 		return fmt.Errorf("budget %q: %s req/s (rate %s x scale %s) exceeds %s req/s: %w",
 			b.Name, fmtRate(rate), fmtRate(b.Rate), fmtRate(orOne(scale)), fmtRate(LiveRateLimit), ErrRateRefused)
@@ -104,6 +113,9 @@ type Plan struct {
 	Duration time.Duration `json:"duration"`
 	// Capped says the plan was shortened by Options.MaxDuration.
 	Capped bool `json:"capped,omitempty"`
+	// RateCapped says the budget's rate was lowered to the target's rate
+	// cap (Options.MaxRate: a live target's --rate).
+	RateCapped bool `json:"rateCapped,omitempty"`
 }
 
 // PlanFor turns a budget and options into a plan. The scale multiplies the
@@ -120,6 +132,14 @@ func PlanFor(b *contract.Budget, opts Options) (Plan, error) {
 		return Plan{}, fmt.Errorf("plan budget %q: rate %v is not a positive number", b.Name, b.Rate)
 	}
 	p := Plan{Rate: b.Rate * scale}
+	if math.IsNaN(p.Rate) || math.IsInf(p.Rate, 0) || p.Rate < MinRate {
+		return Plan{}, fmt.Errorf("plan budget %q: rate %v x scale %v is not a finite rate of at least %g req/s", b.Name, b.Rate, scale, MinRate)
+	}
+	if opts.MaxRate > 0 && p.Rate > opts.MaxRate {
+		// The target's one rate limiter (live: --rate) is the ceiling; a
+		// duration budget keeps its duration, a requests budget its count.
+		p.Rate, p.RateCapped = opts.MaxRate, true
+	}
 	switch {
 	case b.Requests > 0:
 		p.Requests = int(math.Ceil(float64(b.Requests)*scale - 1e-9))
@@ -144,21 +164,31 @@ func (p Plan) duration() time.Duration {
 }
 
 // pacer sends request i at i/rate seconds (the first at once) and stops
-// after max requests. A zero rate sends as fast as the workers allow.
+// after max requests. A zero rate sends as fast as the workers allow. With
+// a limiter (a live target's guard), each request also takes a slot from
+// it, so the attack and the target's probes share one rate cap.
 type pacer struct {
-	rate float64
-	max  uint64
+	rate    float64
+	max     uint64
+	limiter target.Limiter
 }
 
 func (p pacer) Pace(elapsed time.Duration, hits uint64) (time.Duration, bool) {
 	if p.max > 0 && hits >= p.max {
 		return 0, true
 	}
-	if p.rate <= 0 {
-		return 0, false
+	var wait time.Duration
+	if p.rate > 0 {
+		due := time.Duration(float64(hits) / p.rate * float64(time.Second))
+		wait = due - elapsed
 	}
-	due := time.Duration(float64(hits) / p.rate * float64(time.Second))
-	return due - elapsed, false
+	if p.limiter != nil {
+		// vegeta calls Pace once per request it then sends (after the
+		// wait): the slot is taken for that request.
+		slot := p.limiter.Reserve(time.Now().Add(max(wait, 0)))
+		wait = time.Until(slot)
+	}
+	return wait, false
 }
 
 // Rate is the pacer's rate (vegeta.Pacer).
