@@ -70,7 +70,7 @@ func TestFrontEndsAgree(t *testing.T) {
 	if childErr == nil {
 		t.Errorf("go test front end passed against a faulty replica:\n%s", tail(childOut, 30))
 	}
-	if !strings.Contains(stderr.String(), "pretrain-check: 62 passed, 10 failed, 0 inconclusive, 0 n/a") {
+	if !strings.Contains(stderr.String(), "pretrain-check: 82 passed, 11 failed, 0 inconclusive, 0 n/a") {
 		t.Errorf("pretrain-check run: summary line missing or wrong in stderr:\n%s", tail(stderr.Bytes(), 5))
 	}
 
