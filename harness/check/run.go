@@ -4,6 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -107,13 +110,36 @@ func Run(ctx context.Context, c *contract.Contract, cs *contract.Case, t target.
 		consecutive int
 		best        int
 	)
+	deadline, _ := pollCtx.Deadline()
 	for {
+		wait := cfg.Interval
 		r := p.Do(pollCtx, ep, cs.Request, probe.CaptureFor(cs))
 		if ctx.Err() != nil {
 			if v.Attempts == 0 {
 				lastPass = r
 			}
 			return v.stopped(ctx, misses, lastPass)
+		}
+		if r.Refused {
+			// The guard refused what Screen let through: never sent, so
+			// not applicable (unsafe for production), never failed.
+			v.Outcome, v.Evidence = NotApplicable, r
+			v.Reasons = []string{"unsafe for production, never sent: " + r.Err}
+			v.setHistory(misses)
+			return v
+		}
+		if r.NoSlot {
+			// No rate slot before the request's deadline: nothing was sent,
+			// nothing learnt.
+			if pollCtx.Err() == nil {
+				continue
+			}
+			if v.Attempts == 0 {
+				v.Outcome, v.Evidence = Inconclusive, r
+				v.Reasons = []string{fmt.Sprintf("not sent within the poll budget of %s: the target's rate cap left no slot: %s", cfg.Timeout, r.Err)}
+				return v
+			}
+			break
 		}
 		// An attempt cut short by the budget says nothing new once there is
 		// other evidence: drop it.
@@ -123,6 +149,22 @@ func Run(ctx context.Context, c *contract.Contract, cs *contract.Case, t target.
 		v.Attempts++
 		r.Request.Attempt = v.Attempts
 		outcome, reasons := Evaluate(c, cs, r)
+		if outcome != Passed {
+			if after, ok := RetryAfter(r); ok {
+				// Throttled (429/503 with Retry-After): wait it out within
+				// the poll budget, never beyond; beyond it, the case is
+				// inconclusive, not failed.
+				left := time.Until(deadline)
+				if after > left {
+					v.Outcome, v.Evidence = Inconclusive, r
+					v.Reasons = append([]string{fmt.Sprintf("throttled: %d with Retry-After %s, beyond the %s left of the poll budget", r.Status, after, left.Round(time.Millisecond))}, reasons...)
+					v.setHistory(misses)
+					return v
+				}
+				reasons = append(reasons, fmt.Sprintf("throttled: %d with Retry-After %s, waited out", r.Status, after))
+				wait = max(wait, after)
+			}
+		}
 		switch outcome {
 		case Passed:
 			v.PassedAttempts++
@@ -148,7 +190,7 @@ func Run(ctx context.Context, c *contract.Contract, cs *contract.Case, t target.
 		if pollCtx.Err() != nil {
 			break
 		}
-		timer.Reset(cfg.Interval)
+		timer.Reset(wait)
 		select {
 		case <-pollCtx.Done():
 		case <-timer.C:
@@ -178,6 +220,33 @@ func Run(ctx context.Context, c *contract.Contract, cs *contract.Case, t target.
 	}
 	v.setHistory(misses[:len(misses)-1])
 	return v
+}
+
+// RetryAfter is a throttling answer's wait: a 429 or 503 with a
+// Retry-After header in seconds or as an HTTP date.
+func RetryAfter(r probe.Result) (time.Duration, bool) {
+	if r.Status != http.StatusTooManyRequests && r.Status != http.StatusServiceUnavailable {
+		return 0, false
+	}
+	vs := r.Header("Retry-After")
+	if len(vs) == 0 {
+		return 0, false
+	}
+	v := strings.TrimSpace(vs[0])
+	if secs, err := strconv.ParseInt(v, 10, 64); err == nil {
+		if secs < 0 {
+			return 0, false
+		}
+		return time.Duration(min(secs, int64(24*time.Hour/time.Second))) * time.Second, true
+	}
+	if at, err := http.ParseTime(v); err == nil {
+		base := r.At
+		if base.IsZero() {
+			base = time.Now()
+		}
+		return max(at.Sub(base), 0), true
+	}
+	return 0, false
 }
 
 // stopped is the verdict of a case whose ctx ended before a verdict: the

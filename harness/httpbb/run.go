@@ -171,8 +171,8 @@ func Run(ctx context.Context, tests []*Test, o Options) ([]check.Verdict, error)
 		for _, t := range tests {
 			cs := t.Case(host, len(hosts) > 1)
 			if ctx.Err() != nil {
-				out = append(out, check.Verdict{Case: cs, Outcome: check.Skipped, Started: time.Now(),
-					Reasons: []string{fmt.Sprintf("not run: %v", context.Cause(ctx))}})
+				out = append(out, check.Verdict{Case: cs, Outcome: check.Inconclusive, Started: time.Now(),
+					Reasons: []string{fmt.Sprintf("not run: the run was stopped: %v", context.Cause(ctx))}})
 				continue
 			}
 			ep := target.Endpoint{
@@ -188,6 +188,16 @@ func Run(ctx context.Context, tests []*Test, o Options) ([]check.Verdict, error)
 			r := p.Do(ctx, ep, cs.Request)
 			r.Request.Attempt = 1
 			outcome, reasons := Evaluate(t, r)
+			switch {
+			case ctx.Err() != nil && r.Status == 0:
+				// Stopped (--timeout, Ctrl-C) before an answer: says nothing
+				// about the test.
+				outcome, reasons = check.Inconclusive, []string{fmt.Sprintf("stopped before an answer: the run was stopped: %v", context.Cause(ctx))}
+			case r.Refused:
+				outcome, reasons = check.NotApplicable, []string{"unsafe for production, never sent: " + r.Err}
+			case r.NoSlot:
+				outcome, reasons = check.Inconclusive, []string{"not sent: the rate cap left no slot before the request's deadline: " + r.Err}
+			}
 			out = append(out, check.Verdict{
 				Case: cs, Outcome: outcome, Reasons: reasons, Evidence: r,
 				Attempts: 1, PassedAttempts: btoi(outcome == check.Passed),

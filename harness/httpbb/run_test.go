@@ -273,3 +273,29 @@ func TestEvaluateNegative(t *testing.T) {
 		t.Fatalf("cached good response: %s", o)
 	}
 }
+
+// Tests the run's timeout stops (waiting for a rate slot, or never
+// started) are inconclusive, never failed "refused by the guard".
+func TestStoppedTestsAreInconclusive(t *testing.T) {
+	im := start(t)
+	tests := load(t, "testwiki.yaml")
+	if len(tests) < 3 {
+		t.Fatalf("want at least 3 tests, got %d", len(tests))
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 700*time.Millisecond)
+	defer cancel()
+	// One request every 100 s: the first is sent, the second waits for a
+	// slot past the run's end, the rest never start.
+	vs, err := Run(ctx, tests, Options{Hosts: []string{im.edge.Addr()}, CAFile: im.caFile, Rate: live.MinRate})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if vs[0].Outcome != check.Passed {
+		t.Errorf("first test: %s %q", vs[0].Outcome, vs[0].Reasons)
+	}
+	for _, v := range vs[1:] {
+		if v.Outcome != check.Inconclusive || !strings.Contains(strings.Join(v.Reasons, "; "), "the run was stopped") {
+			t.Errorf("%s: %s %q, want inconclusive (the run was stopped)", v.Case.Name, v.Outcome, v.Reasons)
+		}
+	}
+}

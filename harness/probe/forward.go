@@ -1,6 +1,7 @@
 package probe
 
 import (
+	"errors"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -95,6 +96,8 @@ func (p *Prober) doForward(ctx context.Context, ep target.Endpoint, req contract
 	if ep.Guard != nil {
 		if err := ep.Guard(hreq); err != nil {
 			r.Err = fmt.Sprintf("refused forward of %s %s: %v", m, r.Request.URL, err)
+			r.NoSlot = errors.Is(err, target.ErrNoSlot)
+			r.Refused = !r.NoSlot
 			return r
 		}
 	}

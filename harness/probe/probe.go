@@ -55,7 +55,13 @@ var DecidingHeaders = []string{
 	"Allow",
 	"Location",
 	"Content-Type",
+	RouteHeader,
 }
+
+// RouteHeader names the route a config-driven target took (the config
+// tier sets it): the evidence says which route matched, and route coverage
+// counts it.
+const RouteHeader = "X-Pretrain-Route"
 
 // Options configure a Prober. Zero values take the defaults above.
 type Options struct {
@@ -310,6 +316,8 @@ func (p *Prober) doDirect(ctx context.Context, ep target.Endpoint, req contract.
 	if ep.Guard != nil {
 		if err := ep.Guard(hreq); err != nil {
 			r.Err = fmt.Sprintf("refused %s %s: %v", m, r.Request.URL, err)
+			r.NoSlot = errors.Is(err, target.ErrNoSlot)
+			r.Refused = !r.NoSlot
 			return r
 		}
 	}

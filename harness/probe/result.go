@@ -44,7 +44,13 @@ type Result struct {
 	// built by hand: Header then reads Headers.
 	AllHeaders http.Header `json:"-"`
 	// Err is set when no HTTP response came back (dial, TLS, timeout).
-	Err string    `json:"error,omitempty"`
+	Err string `json:"error,omitempty"`
+	// Refused says the endpoint's guard refused the request as unsafe for
+	// production: it was never sent (Err says why).
+	Refused bool `json:"refused,omitempty"`
+	// NoSlot says the guard's rate cap left no slot before the request's
+	// deadline: it was never sent (Err says why).
+	NoSlot bool `json:"noSlot,omitempty"`
 	At  time.Time `json:"at"`
 }
 
