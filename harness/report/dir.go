@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"gitlab.wikimedia.org/repos/sre/pretrain-check/harness/check"
+	"gitlab.wikimedia.org/repos/sre/pretrain-check/harness/latency"
 )
 
 // File names WriteDir writes.
@@ -24,18 +25,24 @@ const (
 // evidenceFile matches the evidence files WriteDir owns.
 var evidenceFile = regexp.MustCompile(`^[0-9]{3,}-[A-Za-z0-9._-]*\.txt$`)
 
+// WriteDir is Report{Cases: vs}.WriteDir(dir).
+func WriteDir(dir string, vs []check.Verdict) error { return Report{Cases: vs}.WriteDir(dir) }
+
 // WriteDir writes a run's reports into dir (created if needed):
 //
-//	report.json            WriteJSON
+//	report.json            WriteJSON: cases and budgets
 //	junit.xml              WriteJUnit, suite "pretrain-check"
-//	summary.txt            the summary line, then the table without colour
-//	evidence/NNN-<case>.txt  Explain() of each failed or inconclusive case,
-//	                         NNN its 1-based position in vs
+//	summary.txt            the summary line (cases and budgets), then the table without colour
+//	evidence/NNN-<case>.txt  the evidence of each failed or inconclusive case,
+//	                         then budget, NNN its 1-based position (cases first)
+//	latency/index.html, latency/summary.txt  every budget (when any ran);
+//	                         each budget's plots are written as it ends
+//	                         (latency.WriteFiles)
 //
 // Evidence files left by an earlier run in dir/evidence are removed first
 // (only files named like ours). Every file is attempted; the errors are
 // joined.
-func WriteDir(dir string, vs []check.Verdict) error {
+func (rep Report) WriteDir(dir string) error {
 	evDir := filepath.Join(dir, EvidenceDir)
 	if err := os.MkdirAll(evDir, 0o755); err != nil {
 		return fmt.Errorf("write report directory %q: %w", dir, err)
@@ -61,13 +68,13 @@ func WriteDir(dir string, vs []check.Verdict) error {
 			errs = append(errs, fmt.Errorf("write report file: %w", err))
 		}
 	}
-	write(FileJSON, func(b *bytes.Buffer) error { return WriteJSON(b, vs) })
-	write(FileJUnit, func(b *bytes.Buffer) error { return WriteJUnit(b, JUnitSuiteID, vs) })
+	write(FileJSON, func(b *bytes.Buffer) error { return rep.WriteJSON(b) })
+	write(FileJUnit, func(b *bytes.Buffer) error { return rep.WriteJUnit(b, JUnitSuiteID) })
 	write(FileSummary, func(b *bytes.Buffer) error {
-		b.WriteString(Summarize(vs).Line() + "\n\n")
-		return WriteTable(b, vs, false)
+		b.WriteString(rep.Summary().Line() + "\n\n")
+		return rep.WriteTable(b, false)
 	})
-	for i, v := range vs {
+	for i, v := range rep.Cases {
 		if v.Outcome != check.Failed && v.Outcome != check.Inconclusive {
 			continue
 		}
@@ -77,6 +84,21 @@ func WriteDir(dir string, vs []check.Verdict) error {
 			return nil
 		})
 	}
+	for i, r := range rep.Budgets {
+		if r.Outcome != check.Failed && r.Outcome != check.Inconclusive {
+			continue
+		}
+		name := filepath.Join(EvidenceDir, evidenceName(len(rep.Cases)+i, "budget-"+budgetName(r)))
+		write(name, func(b *bytes.Buffer) error {
+			b.WriteString(r.Explain() + "\n")
+			return nil
+		})
+	}
+	if len(rep.Budgets) > 0 {
+		if _, err := latency.WriteIndex(dir, rep.Budgets); err != nil {
+			errs = append(errs, err)
+		}
+	}
 	return errors.Join(errs...)
 }
 
@@ -84,8 +106,10 @@ var unsafeChars = regexp.MustCompile(`[^A-Za-z0-9._-]+`)
 
 // EvidenceFileName is the evidence file of the i-th (0-based) verdict:
 // "007-xwd-debug-goes-to-debug.txt".
-func EvidenceFileName(i int, v check.Verdict) string {
-	slug := strings.Trim(unsafeChars.ReplaceAllString(caseName(v), "-"), "-.")
+func EvidenceFileName(i int, v check.Verdict) string { return evidenceName(i, caseName(v)) }
+
+func evidenceName(i int, name string) string {
+	slug := strings.Trim(unsafeChars.ReplaceAllString(name, "-"), "-.")
 	if len(slug) > 80 {
 		slug = slug[:80]
 	}

@@ -5,36 +5,83 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strconv"
 	"time"
 
 	"gitlab.wikimedia.org/repos/sre/pretrain-check/harness/check"
 	"gitlab.wikimedia.org/repos/sre/pretrain-check/harness/contract"
 	"gitlab.wikimedia.org/repos/sre/pretrain-check/harness/identity"
+	"gitlab.wikimedia.org/repos/sre/pretrain-check/harness/latency"
 )
 
 // SchemaVersion names the JSON report format. Fields are only ever added
 // within a version; a rename or a change of meaning bumps it.
-const SchemaVersion = "pretrain-check/report/v1"
+const SchemaVersion = "pretrain-check/report/v2"
 
 // JSONReport is the document WriteJSON writes (report.json):
 //
 //	{
-//	  "schema": "pretrain-check/report/v1",
-//	  "summary": {"passed": 43, "failed": 0, "inconclusive": 2, "notApplicable": 3, "skipped": 0, "total": 48},
-//	  "cases": [ JSONCase, ... ]            // in the order given (contract order)
+//	  "schema": "pretrain-check/report/v2",
+//	  "summary": {"passed": 43, "failed": 1, "inconclusive": 2, "notApplicable": 3, "skipped": 0, "total": 49,
+//	              "cases": 48, "budgets": 1},
+//	  "cases": [ JSONCase, ... ],           // in the order given (contract order)
+//	  "budgets": [ JSONBudget, ... ]        // the latency budgets run
 //	}
 //
+// The summary counts cases and budgets alike (v2; v1 counted cases only).
 // Durations are milliseconds (float), times RFC 3339 with nanoseconds.
+// TestJSONFieldMeanings pins every field's name and meaning.
 type JSONReport struct {
-	Schema  string      `json:"schema"`
-	Summary JSONSummary `json:"summary"`
-	Cases   []JSONCase  `json:"cases"`
+	Schema  string       `json:"schema"`
+	Summary JSONSummary  `json:"summary"`
+	Cases   []JSONCase   `json:"cases"`
+	Budgets []JSONBudget `json:"budgets"`
 }
 
-// JSONSummary is Summary with its total.
+// JSONSummary is Summary with its totals.
 type JSONSummary struct {
 	Summary
+	// Total is every verdict counted, cases and budgets.
 	Total int `json:"total"`
+	// Cases and Budgets count each kind.
+	Cases   int `json:"cases"`
+	Budgets int `json:"budgets"`
+}
+
+// JSONBudget is one latency budget's verdict and figures (the whole
+// result, every sample included, is in Files.JSON when a report
+// directory was written).
+type JSONBudget struct {
+	Name  string `json:"name"`
+	Case  string `json:"case"`
+	Entry string `json:"entry"`
+	// Position is where the budget is written: "file:line:column".
+	Position string   `json:"position,omitempty"`
+	Outcome  string   `json:"outcome"`
+	Reasons  []string `json:"reasons,omitempty"`
+	// Expected describes a success: "2xx from mw-pretrain/main".
+	Expected      string  `json:"expected"`
+	RequestedRate float64 `json:"requestedRate"`
+	AchievedRate  float64 `json:"achievedRate"`
+	// RateCapped: the budget's rate was lowered to the target's rate cap.
+	RateCapped   bool               `json:"rateCapped,omitempty"`
+	Requests     int                `json:"requests"`
+	Successes    int                `json:"successes"`
+	SuccessRatio float64            `json:"successRatio"`
+	LatencyMs    JSONLatencies      `json:"latencyMs"`
+	Statuses     map[string]int     `json:"statuses,omitempty"`
+	ServedBy     map[string]int     `json:"servedBy,omitempty"`
+	Files        *latency.Files     `json:"files,omitempty"`
+	ElapsedMs    float64            `json:"elapsedMs"`
+	Ceilings     map[string]float64 `json:"ceilingsMs,omitempty"`
+}
+
+// JSONLatencies are a budget's percentiles in milliseconds.
+type JSONLatencies struct {
+	P50 float64 `json:"p50"`
+	P95 float64 `json:"p95"`
+	P99 float64 `json:"p99"`
+	Max float64 `json:"max"`
 }
 
 // JSONCase is one case's verdict and evidence.
@@ -47,6 +94,11 @@ type JSONCase struct {
 	Position string `json:"position,omitempty"`
 	// Outcome is passed, failed, inconclusive, not-applicable or skipped.
 	Outcome string `json:"outcome"`
+	// Verdict is the outcome in words, as every format says it: "passed
+	// after 2 misses", "n/a".
+	Verdict string `json:"verdict"`
+	// Misses counts the attempts that missed (a passed case too).
+	Misses int `json:"misses"`
 	// Reasons are "expected X, got Y" lines; empty when passed.
 	Reasons        []string     `json:"reasons,omitempty"`
 	Attempts       int          `json:"attempts"`
@@ -118,28 +170,77 @@ type JSONAttempt struct {
 }
 
 // BuildJSON builds the JSON report for verdicts, in the order given.
-func BuildJSON(vs []check.Verdict) JSONReport {
-	s := Summarize(vs)
-	rep := JSONReport{Schema: SchemaVersion, Summary: JSONSummary{Summary: s, Total: s.Total()}, Cases: []JSONCase{}}
-	for _, v := range vs {
+func BuildJSON(vs []check.Verdict) JSONReport { return Report{Cases: vs}.BuildJSON() }
+
+// BuildJSON builds the JSON report, cases and budgets in the order given.
+func (r Report) BuildJSON() JSONReport {
+	s := r.Summary()
+	rep := JSONReport{
+		Schema:  SchemaVersion,
+		Summary: JSONSummary{Summary: s, Total: s.Total(), Cases: len(r.Cases), Budgets: len(r.Budgets)},
+		Cases:   []JSONCase{},
+		Budgets: []JSONBudget{},
+	}
+	for _, v := range r.Cases {
 		rep.Cases = append(rep.Cases, jsonCase(v))
+	}
+	for _, b := range r.Budgets {
+		rep.Budgets = append(rep.Budgets, jsonBudget(b))
 	}
 	return rep
 }
 
 // WriteJSON writes BuildJSON(vs), indented, ending in a newline.
-func WriteJSON(w io.Writer, vs []check.Verdict) error {
+func WriteJSON(w io.Writer, vs []check.Verdict) error { return Report{Cases: vs}.WriteJSON(w) }
+
+// WriteJSON writes BuildJSON, indented, ending in a newline.
+func (r Report) WriteJSON(w io.Writer) error {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
-	if err := enc.Encode(BuildJSON(vs)); err != nil {
+	if err := enc.Encode(r.BuildJSON()); err != nil {
 		return fmt.Errorf("write json report: %w", err)
 	}
 	return nil
 }
 
+func jsonBudget(r latency.Result) JSONBudget {
+	jb := JSONBudget{
+		Name: budgetName(r), Entry: budgetEntry(r), Outcome: string(r.Outcome), Reasons: r.Reasons,
+		Expected: r.Expected, RequestedRate: r.RequestedRate, AchievedRate: r.AchievedRate, RateCapped: r.Plan.RateCapped,
+		Requests: r.Requests, Successes: r.Successes, SuccessRatio: r.SuccessRatio,
+		LatencyMs: JSONLatencies{P50: ms(r.Latencies.P50), P95: ms(r.Latencies.P95), P99: ms(r.Latencies.P99), Max: ms(r.Latencies.Max)},
+		ServedBy:  r.ServedBy, Files: r.Files, ElapsedMs: ms(r.Elapsed),
+	}
+	if r.Case != nil {
+		jb.Case = r.Case.Name
+	}
+	if b := r.Budget; b != nil {
+		if b.Pos.File != "" {
+			jb.Position = fmt.Sprintf("%s:%d:%d", b.Pos.File, b.Pos.Line, b.Pos.Column)
+		}
+		for name, d := range map[string]time.Duration{"p50": b.P50, "p95": b.P95, "p99": b.P99, "max": b.Max} {
+			if d > 0 {
+				if jb.Ceilings == nil {
+					jb.Ceilings = map[string]float64{}
+				}
+				jb.Ceilings[name] = ms(d)
+			}
+		}
+	}
+	if len(r.Statuses) > 0 {
+		jb.Statuses = map[string]int{}
+		for code, n := range r.Statuses {
+			jb.Statuses[strconv.Itoa(code)] = n
+		}
+	}
+	return jb
+}
+
 func jsonCase(v check.Verdict) JSONCase {
 	jc := JSONCase{
 		Outcome:        string(v.Outcome),
+		Verdict:        VerdictText(v),
+		Misses:         Misses(v),
 		Reasons:        v.Reasons,
 		Attempts:       v.Attempts,
 		PassedAttempts: v.PassedAttempts,

@@ -52,40 +52,58 @@ type (
 	}
 )
 
-// BuildJUnit maps verdicts to one test suite: a testcase per verdict
-// (classname "<suite>.<entry>"); failed cases carry a failure whose message
-// is the first reason and whose text is Explain(); not-applicable,
-// inconclusive and skipped cases are skipped with "<outcome>: <reasons>"
-// as message, inconclusive ones with Explain() in system-out too.
+// BuildJUnit is Report{Cases: vs}.BuildJUnit(suiteName).
 func BuildJUnit(suiteName string, vs []check.Verdict) JUnitSuites {
+	return Report{Cases: vs}.BuildJUnit(suiteName)
+}
+
+// BuildJUnit maps the report to one test suite: a testcase per case
+// (classname "<suite>.<entry>") then per budget (name "budget <name>",
+// classname "<suite>.latency"); failed ones carry a failure whose message
+// is the first reason and whose text is the evidence; not-applicable,
+// inconclusive and skipped ones are skipped with "<outcome>: <reasons>" as
+// message, inconclusive ones with the evidence in system-out too; a case
+// that passed after misses has "passed after k misses" and its evidence
+// in system-out.
+func (r Report) BuildJUnit(suiteName string) JUnitSuites {
 	suite := JUnitSuite{Name: suiteName, Cases: []JUnitCase{}}
 	var total float64
-	for _, v := range vs {
-		secs := v.Elapsed.Seconds()
+	add := func(tc JUnitCase, o check.Outcome, reasons []string, explain func() string, secs float64) {
 		total += secs
+		tc.Time = seconds(secs)
+		switch o {
+		case check.Passed:
+		case check.NotApplicable, check.Inconclusive, check.Skipped:
+			suite.Skipped++
+			tc.Skipped = &JUnitSkipped{Message: oneLine(string(o) + ": " + strings.Join(reasons, "; "))}
+			if o == check.Inconclusive {
+				tc.SystemOut = &JUnitText{Text: xmlSafe(explain())}
+			}
+		default:
+			suite.Failures++
+			msg := string(o)
+			if len(reasons) > 0 {
+				msg = reasons[0]
+			}
+			tc.Failure = &JUnitFailure{Message: oneLine(msg), Type: string(check.Failed), Text: xmlSafe(explain())}
+		}
+		suite.Tests++
+		suite.Cases = append(suite.Cases, tc)
+	}
+	for _, v := range r.Cases {
 		entry := v.Evidence.Request.Entry
 		if v.Case != nil {
 			entry = v.Case.Entry
 		}
-		tc := JUnitCase{Name: caseName(v), Classname: suiteName + "." + entry, Time: seconds(secs)}
-		switch v.Outcome {
-		case check.Passed:
-		case check.NotApplicable, check.Inconclusive, check.Skipped:
-			suite.Skipped++
-			tc.Skipped = &JUnitSkipped{Message: oneLine(string(v.Outcome) + ": " + strings.Join(v.Reasons, "; "))}
-			if v.Outcome == check.Inconclusive {
-				tc.SystemOut = &JUnitText{Text: xmlSafe(v.Explain())}
-			}
-		default:
-			suite.Failures++
-			msg := string(v.Outcome)
-			if len(v.Reasons) > 0 {
-				msg = v.Reasons[0]
-			}
-			tc.Failure = &JUnitFailure{Message: oneLine(msg), Type: string(check.Failed), Text: xmlSafe(v.Explain())}
+		tc := JUnitCase{Name: caseName(v), Classname: suiteName + "." + entry}
+		if v.Outcome == check.Passed && Misses(v) > 0 {
+			tc.SystemOut = &JUnitText{Text: xmlSafe(VerdictText(v) + "\n" + v.Explain())}
 		}
-		suite.Tests++
-		suite.Cases = append(suite.Cases, tc)
+		add(tc, v.Outcome, v.Reasons, v.Explain, v.Elapsed.Seconds())
+	}
+	for _, b := range r.Budgets {
+		tc := JUnitCase{Name: "budget " + budgetName(b), Classname: suiteName + ".latency"}
+		add(tc, b.Outcome, b.Reasons, b.Explain, b.Elapsed.Seconds())
 	}
 	suite.Time = seconds(total)
 	return JUnitSuites{
@@ -94,14 +112,19 @@ func BuildJUnit(suiteName string, vs []check.Verdict) JUnitSuites {
 	}
 }
 
-// WriteJUnit writes BuildJUnit as an XML document.
+// WriteJUnit writes Report{Cases: vs}'s JUnit document.
 func WriteJUnit(w io.Writer, suiteName string, vs []check.Verdict) error {
+	return Report{Cases: vs}.WriteJUnit(w, suiteName)
+}
+
+// WriteJUnit writes BuildJUnit as an XML document.
+func (r Report) WriteJUnit(w io.Writer, suiteName string) error {
 	if _, err := io.WriteString(w, xml.Header); err != nil {
 		return fmt.Errorf("write junit report: %w", err)
 	}
 	enc := xml.NewEncoder(w)
 	enc.Indent("", "  ")
-	if err := enc.Encode(BuildJUnit(suiteName, vs)); err != nil {
+	if err := enc.Encode(r.BuildJUnit(suiteName)); err != nil {
 		return fmt.Errorf("write junit report: %w", err)
 	}
 	if _, err := io.WriteString(w, "\n"); err != nil {

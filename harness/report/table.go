@@ -4,11 +4,14 @@ import (
 	"bufio"
 	"fmt"
 	"io"
+	"sort"
+	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
 
 	"gitlab.wikimedia.org/repos/sre/pretrain-check/harness/check"
+	"gitlab.wikimedia.org/repos/sre/pretrain-check/harness/latency"
 )
 
 // maxCell bounds a table cell; longer values end in "...".
@@ -40,20 +43,35 @@ var verdictColour = map[check.Outcome]string{
 	check.Skipped:       ansiGrey,
 }
 
-// WriteTable writes the routing matrix, one row per verdict in the order
+// WriteTable writes Report{Cases: vs}'s table.
+func WriteTable(w io.Writer, vs []check.Verdict, color bool) error {
+	return Report{Cases: vs}.WriteTable(w, color)
+}
+
+// WriteTable writes the routing matrix, one row per case in the order
 // given (the CLI passes contract order, so a reader finds a case where the
-// contract has it):
+// contract has it), then one row per latency budget:
 //
 //	CASE  REQUEST  EXPECTED  SERVED BY  STATUS  LATENCY  VERDICT
 //
-// Failures stand out by their upper-case FAIL (red with colour) and are
-// listed again under the table with their first reason. color adds ANSI
-// colours to the verdict column only; the CLI asks for it on a terminal.
-func WriteTable(w io.Writer, vs []check.Verdict, color bool) error {
+// A case that passed after misses says so ("ok (after 2 misses)"). A
+// budget's row is "budget <name>", its request, what counts as a success,
+// who served most, its statuses, its p95 and its verdict. Failures stand
+// out by their upper-case FAIL (red with colour) and are listed again
+// under the table with their first reason. color adds ANSI colours to the
+// verdict column only; the CLI asks for it on a terminal.
+func (rep Report) WriteTable(w io.Writer, color bool) error {
+	vs := rep.Cases
 	header := []string{"CASE", "REQUEST", "EXPECTED", "SERVED BY", "STATUS", "LATENCY", "VERDICT"}
-	rows := make([][]string, 0, len(vs))
+	rows := make([][]string, 0, len(vs)+len(rep.Budgets))
+	outcomes := make([]check.Outcome, 0, cap(rows))
 	for _, v := range vs {
 		rows = append(rows, tableRow(v))
+		outcomes = append(outcomes, v.Outcome)
+	}
+	for _, b := range rep.Budgets {
+		rows = append(rows, budgetRow(b))
+		outcomes = append(outcomes, b.Outcome)
 	}
 	widths := make([]int, len(header))
 	for _, r := range append([][]string{header}, rows...) {
@@ -77,31 +95,99 @@ func WriteTable(w io.Writer, vs []check.Verdict, color bool) error {
 	}
 	writeRow(header, "", false)
 	for i, r := range rows {
-		writeRow(r, vs[i].Outcome, color)
+		writeRow(r, outcomes[i], color)
 	}
-	var failed []check.Verdict
+	var failed []string
 	for _, v := range vs {
 		if v.Outcome == check.Failed {
-			failed = append(failed, v)
-		}
-	}
-	if len(failed) > 0 {
-		bw.WriteString("\nFAILED:\n")
-		for _, v := range failed {
 			reason := ""
 			if len(v.Reasons) > 0 {
 				reason = ": " + v.Reasons[0]
 			}
-			fmt.Fprintf(bw, "  %s%s\n", caseName(v), reason)
+			failed = append(failed, caseName(v)+reason)
+		}
+	}
+	for _, b := range rep.Budgets {
+		if b.Outcome == check.Failed {
+			reason := ""
+			if len(b.Reasons) > 0 {
+				reason = ": " + b.Reasons[0]
+			}
+			failed = append(failed, "budget "+budgetName(b)+reason)
+		}
+	}
+	if len(failed) > 0 {
+		bw.WriteString("\nFAILED:\n")
+		for _, f := range failed {
+			fmt.Fprintf(bw, "  %s\n", f)
 		}
 	}
 	return bw.Flush()
+}
+
+func budgetRow(r latency.Result) []string {
+	label, ok := verdictLabel[r.Outcome]
+	if !ok {
+		label = strings.ToUpper(string(r.Outcome))
+	}
+	req := strings.TrimSpace(r.Method + " " + r.URL)
+	if r.Plan.Requests > 0 {
+		req += fmt.Sprintf(" x%d @ %s/s", r.Plan.Requests, strconv.FormatFloat(r.Plan.Rate, 'g', 3, 64))
+	}
+	served, status, lat := "-", "-", "-"
+	if r.Requests > 0 {
+		served = mostCounted(r.ServedBy)
+		var codes []string
+		for code, n := range r.Statuses {
+			codes = append(codes, fmt.Sprintf("%d x%d", code, n))
+		}
+		sort.Strings(codes)
+		status = strings.Join(codes, ", ")
+		lat = "p95 " + formatLatency(r.Latencies.P95)
+	}
+	return []string{
+		clip("budget " + budgetName(r)),
+		clip(req),
+		clip(r.Expected),
+		clip(served),
+		clip(status),
+		lat,
+		label,
+	}
+}
+
+// mostCounted is the key with the highest count (ties: the first in
+// order), with its share when others exist.
+func mostCounted(m map[string]int) string {
+	keys := make([]string, 0, len(m))
+	total := 0
+	for k, n := range m {
+		keys = append(keys, k)
+		total += n
+	}
+	if len(keys) == 0 {
+		return "-"
+	}
+	sort.Strings(keys)
+	best := keys[0]
+	for _, k := range keys[1:] {
+		if m[k] > m[best] {
+			best = k
+		}
+	}
+	if len(keys) == 1 {
+		return best
+	}
+	return fmt.Sprintf("%s (%d of %d)", best, m[best], total)
 }
 
 func tableRow(v check.Verdict) []string {
 	label, ok := verdictLabel[v.Outcome]
 	if !ok {
 		label = strings.ToUpper(string(v.Outcome))
+	}
+	if k := Misses(v); v.Outcome == check.Passed && k > 0 {
+		label = fmt.Sprintf("ok (after %d miss%s)", k, plural(k, "es"))
 	}
 	return []string{
 		clip(caseName(v)),

@@ -1,0 +1,69 @@
+package report
+
+import (
+	"fmt"
+
+	"gitlab.wikimedia.org/repos/sre/pretrain-check/harness/check"
+	"gitlab.wikimedia.org/repos/sre/pretrain-check/harness/latency"
+)
+
+// Report is one run: every case's verdict and every latency budget's
+// result, in the order given (the CLI passes contract order). Every
+// format (table, JSON, JUnit, summary line, report directory) is built
+// from it, so a budget counts and shows wherever a case does.
+type Report struct {
+	Cases   []check.Verdict
+	Budgets []latency.Result
+}
+
+// Summary counts the cases' and the budgets' outcomes.
+func (r Report) Summary() Summary {
+	s := Summarize(r.Cases)
+	for _, b := range r.Budgets {
+		s.Add(b.Outcome)
+	}
+	return s
+}
+
+// Misses is how many attempts of a case missed (its history is bounded,
+// the count is not).
+func Misses(v check.Verdict) int {
+	return max(len(v.History), v.Attempts-v.PassedAttempts)
+}
+
+// VerdictText is a case's verdict in words, the same in every format:
+// "passed", "passed after 2 misses", "failed", "inconclusive", "n/a",
+// "skipped".
+func VerdictText(v check.Verdict) string {
+	switch v.Outcome {
+	case check.Passed:
+		if k := Misses(v); k > 0 {
+			return fmt.Sprintf("passed after %d miss%s", k, plural(k, "es"))
+		}
+		return "passed"
+	case check.NotApplicable:
+		return "n/a"
+	}
+	return string(v.Outcome)
+}
+
+func plural(n int, suffix string) string {
+	if n == 1 {
+		return ""
+	}
+	return suffix
+}
+
+func budgetName(r latency.Result) string {
+	if r.Budget == nil {
+		return "(no budget)"
+	}
+	return r.Budget.Name
+}
+
+func budgetEntry(r latency.Result) string {
+	if r.Case != nil {
+		return r.Case.Entry
+	}
+	return r.Endpoint
+}
