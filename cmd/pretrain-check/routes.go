@@ -1,16 +1,21 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
+	"gitlab.wikimedia.org/repos/sre/pretrain-check/harness/check"
 	"gitlab.wikimedia.org/repos/sre/pretrain-check/harness/configtarget"
+	"gitlab.wikimedia.org/repos/sre/pretrain-check/harness/coverage"
 	"gitlab.wikimedia.org/repos/sre/pretrain-check/harness/istio"
 )
 
@@ -162,4 +167,42 @@ func (f explainFlags) request() (istio.Request, error) {
 		req.Header.Add(name, strings.TrimSpace(value))
 	}
 	return req, nil
+}
+
+// configTier is a running config tier for `run --target config`.
+type configTier struct {
+	tier *configtarget.Tier
+}
+
+// openConfigTier starts the config tier on the routing input.
+func openConfigTier(ctx context.Context, rf routesFlags, stdin io.Reader) (*configTier, error) {
+	m, err := rf.model(stdin)
+	if err != nil {
+		return nil, err
+	}
+	t, err := configtarget.Start(ctx, m)
+	if err != nil {
+		return nil, fmt.Errorf("start the config tier: %w", err)
+	}
+	return &configTier{tier: t}, nil
+}
+
+// coverage reports which routes the run's cases took: one line per route
+// on w, coverage.json in reportDir, and an error (a failed check) when
+// the coverage is under min percent.
+func (c *configTier) coverage(w io.Writer, reportDir string, verdicts []check.Verdict, min float64) error {
+	rep := coverage.Compute(c.tier.Model().Routes(), verdicts)
+	for _, l := range rep.Lines() {
+		fmt.Fprintln(w, l)
+	}
+	if reportDir != "" {
+		data, err := json.MarshalIndent(rep, "", "  ")
+		if err != nil {
+			return fmt.Errorf("write route coverage: %w", err)
+		}
+		if err := os.WriteFile(filepath.Join(reportDir, "coverage.json"), append(data, '\n'), 0o644); err != nil {
+			return fmt.Errorf("write route coverage: %w", err)
+		}
+	}
+	return rep.Check(min)
 }

@@ -26,6 +26,9 @@ import (
 
 type runFlags struct {
 	replica      replicaFlags // --target kind
+	routes       routesFlags  // --target config
+	// minRouteCoverage fails a config run whose cases took fewer routes.
+	minRouteCoverage float64
 	target       string
 	contractFile string
 	labelFilter  string
@@ -56,11 +59,21 @@ by, status, latency, verdict.
 static target file (see fixtures/targets/static-example.yaml).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return runChecks(cmd.Context(), cmd.OutOrStdout(), cmd.ErrOrStderr(), f)
+			if f.target == "config" {
+				// The config tier answers consistently at once: nothing to
+				// wait on between answers, and a wrong one stays wrong.
+				if !cmd.Flags().Changed("poll-interval") {
+					f.pollInterval = configPoll.Interval
+				}
+				if !cmd.Flags().Changed("poll-timeout") {
+					f.pollTimeout = configPoll.Timeout
+				}
+			}
+			return runChecks(cmd.Context(), cmd.InOrStdin(), cmd.OutOrStdout(), cmd.ErrOrStderr(), f)
 		},
 	}
 	fl := cmd.Flags()
-	fl.StringVar(&f.target, "target", "kind", `where to send requests: "kind", "live" or a static target FILE`)
+	fl.StringVar(&f.target, "target", "kind", `where to send requests: "kind", "config" (the routing input, in-process), "live" or a static target FILE`)
 	fl.StringVar(&f.contractFile, "contract", "", "routing contract FILE (default: the built-in fixtures/contract/pretrain.yaml)")
 	fl.StringVar(&f.labelFilter, "label-filter", "", `Ginkgo label filter, e.g. "xwd && !negative" or "mesh"`)
 	fl.StringSliceVar(&f.focus, "focus", nil, "run only cases whose name matches this regexp (repeatable)")
@@ -73,6 +86,9 @@ static target file (see fixtures/targets/static-example.yaml).`,
 	fl.IntVar(&f.consecutive, "consecutive", defaults.RequiredConsecutive, "per case: consecutive correct answers required")
 	fl.DurationVar(&f.probeTimeout, "request-timeout", 10*time.Second, "per request timeout")
 	f.live.register(fl)
+	f.routes.register(fl)
+	fl.Float64Var(&f.minRouteCoverage, "min-route-coverage", 0,
+		"--target config: fail the run (exit 1) when the cases took fewer than this PERCENT of the input's routes")
 	f.replica.register(fl, false)
 	fl.Float64Var(&f.rateScale, "rate-scale", 1, "multiply every latency budget's rate, keeping its duration (0.1 for a quick look)")
 	fl.BoolVar(&f.allowProduction, "i-know-this-is-production", false,
@@ -80,7 +96,19 @@ static target file (see fixtures/targets/static-example.yaml).`,
 	return cmd
 }
 
+// configPoll is the polling of --target config unless flags say otherwise.
+var configPoll = check.PollConfig{Timeout: 2 * time.Second, Interval: 5 * time.Millisecond}
+
 func (f runFlags) validate() error {
+	if f.target != "config" && len(f.routes.paths) > 0 {
+		return usageError(fmt.Errorf("--routes: only with --target config (the kind replica reads its routing when it is brought up)"))
+	}
+	if f.target != "config" && f.minRouteCoverage != 0 {
+		return usageError(fmt.Errorf("--min-route-coverage: only with --target config"))
+	}
+	if !(f.minRouteCoverage >= 0 && f.minRouteCoverage <= 100) { // NaN too
+		return usageError(fmt.Errorf("--min-route-coverage %v: want a percentage within 0..100", f.minRouteCoverage))
+	}
 	switch f.output {
 	case "table", "json", "junit":
 	default:
@@ -118,7 +146,7 @@ func loadContract(file string) (*contract.Contract, error) {
 	return c, nil
 }
 
-func runChecks(ctx context.Context, stdout, stderr io.Writer, f runFlags) error {
+func runChecks(ctx context.Context, stdin io.Reader, stdout, stderr io.Writer, f runFlags) error {
 	if err := f.validate(); err != nil {
 		return err
 	}
@@ -127,7 +155,9 @@ func runChecks(ctx context.Context, stdout, stderr io.Writer, f runFlags) error 
 		return err
 	}
 	var diagnose func(ctx context.Context, dir string) error
-	tgt, closeTarget, err := openTarget(ctx, f.target, withLive(f.live), withReplica(f.replica), withDiagnostics(&diagnose))
+	var config *configTier
+	tgt, closeTarget, err := openTarget(ctx, f.target, withLive(f.live), withReplica(f.replica), withDiagnostics(&diagnose),
+		withRoutes(f.routes, stdin, &config))
 	if err != nil {
 		return err
 	}
@@ -236,8 +266,15 @@ func runChecks(ctx context.Context, stdout, stderr io.Writer, f runFlags) error 
 			fmt.Fprintf(stderr, "diagnostics: %s\n", filepath.Join(f.reportDir, "diagnostics"))
 		}
 	}
+	coverageFailed := false
+	if config != nil {
+		if err := config.coverage(stderr, f.reportDir, verdicts, f.minRouteCoverage); err != nil {
+			fmt.Fprintln(stderr, "FAIL: "+err.Error())
+			coverageFailed = true
+		}
+	}
 	fmt.Fprintln(stderr, sum.Line())
-	if sum.Failed > 0 || t.failed {
+	if sum.Failed > 0 || t.failed || coverageFailed {
 		return errChecksFailed
 	}
 	return nil

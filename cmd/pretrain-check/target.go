@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"strconv"
 	"strings"
@@ -20,7 +21,16 @@ type targetOption func(*targetOptions)
 type targetOptions struct {
 	live     liveFlags
 	replica  replicaFlags
+	routes   routesFlags
+	stdin    io.Reader
+	config   **configTier
 	diagnose *func(ctx context.Context, dir string) error
+}
+
+// withRoutes passes the routing input (--target config) and the stdin
+// "--routes -" reads; config is set to the running tier, for route coverage.
+func withRoutes(r routesFlags, stdin io.Reader, config **configTier) targetOption {
+	return func(o *targetOptions) { o.routes, o.stdin, o.config = r, stdin, config }
 }
 
 // withDiagnostics asks openTarget for a way to collect the environment's
@@ -60,6 +70,16 @@ func openTarget(ctx context.Context, spec string, opts ...targetOption) (target.
 			*o.diagnose = r.CollectDiagnostics
 		}
 		return r.Target(), func() {}, nil
+	case "config":
+		// The config tier: production's rendered routing, in-process.
+		ct, err := openConfigTier(ctx, o.routes, o.stdin)
+		if err != nil {
+			return nil, nil, err
+		}
+		if o.config != nil {
+			*o.config = ct
+		}
+		return ct.tier.Target(), func() { _ = ct.tier.Close() }, nil
 	case "live":
 		f, err := live.Default()
 		if err != nil {
@@ -69,7 +89,7 @@ func openTarget(ctx context.Context, spec string, opts ...targetOption) (target.
 	}
 	data, err := os.ReadFile(spec)
 	if err != nil {
-		return nil, nil, usageError(fmt.Errorf("--target %q: not \"kind\", \"live\" or a readable target file: %w", spec, err))
+		return nil, nil, usageError(fmt.Errorf("--target %q: not \"kind\", \"config\", \"live\" or a readable target file: %w", spec, err))
 	}
 	if live.IsLiveFile(data) {
 		f, err := live.Parse(spec, data)

@@ -301,6 +301,13 @@ func (*Target) Name() string { return "config" }
 // Live is false: the tier runs here.
 func (*Target) Live() bool { return false }
 
+// MeasuresNoLatency makes latency budgets not applicable: the tier is a
+// model of the routing in-process, and its latency says nothing about
+// production's proxies.
+func (*Target) MeasuresNoLatency() error {
+	return fmt.Errorf("the config tier models the routing in-process: its latency is not production's (run budgets on the kind replica or live): %w", target.ErrNotApplicable)
+}
+
 // Endpoint is the ingress listener for the entries the tier serves.
 func (t *Target) Endpoint(entry string) (target.Endpoint, error) {
 	if ep, ok := t.endpoints[entry]; ok {

@@ -15,7 +15,7 @@ import (
 
 // RouteHeader is the response header in which a config-driven target names
 // the route it took (harness/configtarget sets it).
-const RouteHeader = "X-Pretrain-Route"
+const RouteHeader = probe.RouteHeader
 
 // Route is one route of the input and the cases that took it.
 type Route struct {

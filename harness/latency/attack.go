@@ -101,6 +101,13 @@ func Run(ctx context.Context, tgt target.Target, b *contract.Budget, c *contract
 		r.Reasons = []string{err.Error()}
 		return r
 	}
+	// A target that models the routing (the config tier) has no latency
+	// of production's to measure.
+	if m, ok := tgt.(interface{ MeasuresNoLatency() error }); ok {
+		if err := m.MeasuresNoLatency(); err != nil {
+			return notApplicable(err), nil
+		}
+	}
 	ep, err := tgt.Endpoint(cs.Entry)
 	if errors.Is(err, target.ErrNotApplicable) {
 		return notApplicable(err), nil
