@@ -25,22 +25,22 @@ import (
 )
 
 type runFlags struct {
-	replica      replicaFlags // --target kind
-	routes       routesFlags  // --target config
+	replica replicaFlags // --target kind
+	routes  routesFlags  // --target config
 	// minRouteCoverage fails a config run whose cases took fewer routes.
 	minRouteCoverage float64
-	target       string
-	contractFile string
-	labelFilter  string
-	focus        []string
-	output       string
-	reportDir    string
-	timeout      time.Duration
-	pollTimeout  time.Duration
-	pollInterval time.Duration
-	consecutive  int
-	probeTimeout time.Duration
-	live         liveFlags // --vantage, --connect-to, --ca-file, --user-agent, --rate
+	target           string
+	contractFile     string
+	labelFilter      string
+	focus            []string
+	output           string
+	reportDir        string
+	timeout          time.Duration
+	pollTimeout      time.Duration
+	pollInterval     time.Duration
+	consecutive      int
+	probeTimeout     time.Duration
+	live             liveFlags // --vantage, --connect-to, --ca-file, --user-agent, --rate
 	// Latency budgets: --rate-scale and the live-rate override.
 	rateScale       float64
 	allowProduction bool
