@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"sync"
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
@@ -26,8 +25,8 @@ type LatencyConfig struct {
 	// target, UserAgent defaults to Config.Probe's.
 	Options latency.Options
 	// ReportDir, when set, receives every budget's plots and JSON under
-	// latency/, and latency/index.html and latency/summary.txt listing
-	// every budget run so far.
+	// latency/ as it ends; latency/index.html and latency/summary.txt are
+	// written with the run's report (report.Report.WriteDir).
 	ReportDir string
 	// Record, when set, receives every budget's result as its spec ends.
 	Record func(latency.Result)
@@ -96,10 +95,9 @@ func RunBudget(ctx context.Context, cfg Config, b *contract.Budget) (latency.Res
 	}
 	var errs []error
 	if dir := cfg.Latency.ReportDir; dir != "" {
+		// The budget's own files now; the index of every budget is the
+		// report's (report.Report.WriteDir), built from what Record got.
 		if err := latency.WriteFiles(dir, &r); err != nil {
-			errs = append(errs, err)
-		}
-		if _, err := latencyIndex.add(dir, r); err != nil {
 			errs = append(errs, err)
 		}
 	}
@@ -107,33 +105,6 @@ func RunBudget(ctx context.Context, cfg Config, b *contract.Budget) (latency.Res
 		cfg.Latency.Record(r)
 	}
 	return r, errors.Join(errs...)
-}
-
-// latencyIndex keeps the results of the run so far per report directory,
-// so latency/index.html and summary.txt list every budget even when the
-// run is interrupted.
-var latencyIndex = &indexWriter{results: map[string][]latency.Result{}}
-
-type indexWriter struct {
-	mu      sync.Mutex
-	results map[string][]latency.Result
-}
-
-func (w *indexWriter) add(dir string, r latency.Result) (latency.IndexFiles, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	list := w.results[dir]
-	replaced := false
-	for i := range list {
-		if list[i].Budget != nil && r.Budget != nil && list[i].Budget.Name == r.Budget.Name {
-			list[i], replaced = r, true
-		}
-	}
-	if !replaced {
-		list = append(list, r)
-	}
-	w.results[dir] = list
-	return latency.WriteIndex(dir, list)
 }
 
 func orOne(f float64) float64 {

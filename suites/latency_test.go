@@ -13,6 +13,7 @@ import (
 	"gitlab.wikimedia.org/repos/sre/pretrain-check/harness/contract"
 	"gitlab.wikimedia.org/repos/sre/pretrain-check/harness/latency"
 	"gitlab.wikimedia.org/repos/sre/pretrain-check/harness/replicatest"
+	"gitlab.wikimedia.org/repos/sre/pretrain-check/harness/report"
 	"gitlab.wikimedia.org/repos/sre/pretrain-check/suites"
 )
 
@@ -124,6 +125,9 @@ func TestDefaultBudgetsPassOnTheReplica(t *testing.T) {
 	}
 	if len(recorded) != len(c.Budgets) {
 		t.Errorf("expected %d recorded results, got %d", len(c.Budgets), len(recorded))
+	}
+	if err := (report.Report{Budgets: recorded}).WriteDir(dir); err != nil {
+		t.Fatal(err)
 	}
 	summary, err := os.ReadFile(filepath.Join(dir, "latency", "summary.txt"))
 	if err != nil {

@@ -68,6 +68,12 @@ func TestSuites(t *testing.T) {
 
 	var mu sync.Mutex
 	var verdicts []check.Verdict
+	var budgets []latency.Result
+	latencyConfig.Record = func(r latency.Result) {
+		mu.Lock()
+		defer mu.Unlock()
+		budgets = append(budgets, r)
+	}
 	err = suites.Define(suites.Config{
 		Contract: c,
 		Target:   tgt,
@@ -88,7 +94,7 @@ func TestSuites(t *testing.T) {
 	if dir := os.Getenv(envReportDir); dir != "" {
 		mu.Lock()
 		defer mu.Unlock()
-		if err := report.WriteDir(dir, verdicts); err != nil {
+		if err := (report.Report{Cases: verdicts, Budgets: budgets}).WriteDir(dir); err != nil {
 			t.Errorf("write report to %s: %v", dir, err)
 		}
 	}
