@@ -42,6 +42,10 @@ type Options struct {
 	Rate float64
 	// Timeout bounds one request (default probe.DefaultTimeout).
 	Timeout time.Duration
+	// Preflight, when set, first sends each address's first test once,
+	// bounded by it: an address without an HTTP answer makes Run return an
+	// error wrapping ErrUnreachable, having run nothing.
+	Preflight time.Duration
 }
 
 func (o Options) withDefaults() (Options, error) {
@@ -158,6 +162,11 @@ func Run(ctx context.Context, tests []*Test, o Options) ([]check.Verdict, error)
 	tlsCfg, err := tlsConfig(o.CAFile)
 	if err != nil {
 		return nil, fmt.Errorf("run httpbb: %w", err)
+	}
+	if o.Preflight > 0 {
+		if err := preflight(ctx, tests, o, g, tlsCfg, o.Preflight); err != nil {
+			return nil, fmt.Errorf("run httpbb: %w", err)
+		}
 	}
 	p := probe.New(probe.Options{Timeout: o.Timeout, UserAgent: o.UserAgent})
 	defer p.Close()

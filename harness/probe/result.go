@@ -50,8 +50,8 @@ type Result struct {
 	Refused bool `json:"refused,omitempty"`
 	// NoSlot says the guard's rate cap left no slot before the request's
 	// deadline: it was never sent (Err says why).
-	NoSlot bool `json:"noSlot,omitempty"`
-	At  time.Time `json:"at"`
+	NoSlot bool      `json:"noSlot,omitempty"`
+	At     time.Time `json:"at"`
 }
 
 // Cached reports whether the response came from a cache, so it cannot
