@@ -5,9 +5,11 @@
 //
 //	https://test.wikipedia.org:
 //	- path: /wiki/Main_Page
-//	  method: GET                      # optional, default GET
+//	  method: GET                      # optional, default GET (upper-cased)
 //	  request_headers:                 # optional
 //	    X-Wikimedia-Debug: backend=k8s-mw-pretrain
+//	  json_body: {rev_id: 12345}       # optional: sent as JSON (Content-Type: application/json)
+//	  form_body: {action: query}       # optional: sent urlencoded (application/x-www-form-urlencoded)
 //	  assert_status: 200
 //	  assert_headers:                  # exact value (repeated headers joined with ", ")
 //	    Content-Type: text/html; charset=UTF-8
@@ -18,11 +20,22 @@
 //	  assert_body_regex: 'wg[A-Z]'     # RE2, searched in the body
 //
 // As in httpbb, the base URL's host is the Host header (and SNI) of its
-// tests, and --hosts says where to connect. Judgement calls where httpbb's
-// documentation is silent: a missing assert_status asserts no status, but
-// a test must assert something; regexes are Go RE2 (a Python-only construct
-// is a load error), searched like Python's re.search; redirects are never
-// followed (a 301 is a result).
+// tests, and --hosts says where to connect. httpbb reads its files with
+// Python's YAML loader (PyYAML), so this parser resolves plain scalars as
+// YAML 1.1 does ("yes" is a boolean, "1e5" a string), and a key repeated
+// in a mapping keeps its first place and its last value, as a Python
+// dict: a base URL written twice runs only its last block, with a warning
+// naming each shadowed block. Bodies are encoded as the requests library
+// encodes json= and data= (json.dumps with ", " and ": " separators and
+// ASCII escapes; urlencoded pairs in the order written), and a
+// Content-Type in request_headers wins over the body's.
+//
+// Judgement calls where httpbb's documentation is silent: a missing
+// assert_status asserts no status, but a test must assert something;
+// json_body and form_body together are refused (requests would silently
+// drop the JSON); regexes are Go RE2 (a Python-only construct is a load
+// error), searched like Python's re.search; redirects are never followed
+// (a 301 is a result).
 package httpbb
 
 import (
@@ -58,6 +71,26 @@ type Test struct {
 	AssertHeadersAbsent []string
 	AssertBodyContains  string
 	AssertBodyRegex     *regexp.Regexp
+	// Body is the request body as httpbb sends it ("" for none), from
+	// BodyKey (json_body or form_body), with ContentType unless
+	// request_headers sets one.
+	Body        string
+	BodyKey     string
+	ContentType string
+}
+
+// Warning is a problem that does not stop a file from loading but that a
+// reader must know: a base URL block shadowed by a later one, a repeated
+// key, a null body.
+type Warning struct {
+	File    string
+	Line    int
+	Column  int
+	Message string
+}
+
+func (w Warning) String() string {
+	return fmt.Sprintf("%s:%d:%d: warning: %s", w.File, w.Line, w.Column, w.Message)
 }
 
 // Header is a name and a value.
@@ -79,9 +112,11 @@ func (t *Test) URL() string { return t.BaseURL.String() + t.Path }
 func (t *Test) Name() string { return fmt.Sprintf("%s:%d %s %s", t.File, t.Line, t.Method, t.URL()) }
 
 // Load parses httpbb files; every problem of every file is reported, each
-// as file:line:column.
-func Load(paths ...string) ([]*Test, error) {
+// as file:line:column, and so is every warning (returned even with an
+// error).
+func Load(paths ...string) ([]*Test, []Warning, error) {
 	var tests []*Test
+	var warnings []Warning
 	var errs []error
 	for _, p := range paths {
 		data, err := os.ReadFile(p)
@@ -89,7 +124,8 @@ func Load(paths ...string) ([]*Test, error) {
 			errs = append(errs, fmt.Errorf("load httpbb file: %w", err))
 			continue
 		}
-		ts, err := Parse(p, data)
+		ts, ws, err := Parse(p, data)
+		warnings = append(warnings, ws...)
 		if err != nil {
 			errs = append(errs, err)
 			continue
@@ -97,30 +133,39 @@ func Load(paths ...string) ([]*Test, error) {
 		tests = append(tests, ts...)
 	}
 	if len(errs) > 0 {
-		return nil, errors.Join(errs...)
+		return nil, warnings, errors.Join(errs...)
 	}
-	return tests, nil
+	return tests, warnings, nil
 }
 
 // Parse parses one httpbb file already read.
-func Parse(file string, data []byte) ([]*Test, error) {
+func Parse(file string, data []byte) ([]*Test, []Warning, error) {
 	p := &parser{file: file}
 	var doc yaml.Node
 	if err := yaml.NewDecoder(bytes.NewReader(data)).Decode(&doc); err != nil {
-		return nil, fmt.Errorf("parse httpbb file %s: %w", file, err)
+		return nil, nil, fmt.Errorf("parse httpbb file %s: %w", file, err)
 	}
 	if len(doc.Content) != 1 || doc.Content[0].Kind != yaml.MappingNode {
 		p.errorf(&doc, "an httpbb file maps base URLs (https://host) to lists of tests")
-		return nil, p.err()
+		return nil, nil, p.err()
 	}
 	var tests []*Test
-	p.mapping(doc.Content[0], func(key string, k, v *yaml.Node) {
+	p.shadow = func(key string, k, v, last *yaml.Node) {
+		n := 0
+		if v = deref(v); v.Kind == yaml.SequenceNode {
+			n = len(v.Content)
+		}
+		p.warnf(k, "base URL %q is repeated at %s:%d:%d: httpbb keeps only the last block, so this block's %d %s never run",
+			key, p.file, last.Line, last.Column, n, plural(n, "test is", "tests are"))
+	}
+	top := doc.Content[0]
+	p.mapping(top, func(key string, k, v *yaml.Node) {
 		base, err := parseBaseURL(key)
 		if err != nil {
 			p.errorf(k, "%v", err)
 			return
 		}
-		if v.Kind != yaml.SequenceNode {
+		if v = deref(v); v.Kind != yaml.SequenceNode {
 			p.errorf(v, "base URL %q: expected a list of tests", key)
 			return
 		}
@@ -131,12 +176,19 @@ func Parse(file string, data []byte) ([]*Test, error) {
 		}
 	})
 	if err := p.err(); err != nil {
-		return nil, err
+		return nil, p.warnings, err
 	}
 	if len(tests) == 0 {
-		return nil, fmt.Errorf("%s: no tests", file)
+		return nil, p.warnings, fmt.Errorf("%s: no tests", file)
 	}
-	return tests, nil
+	return tests, p.warnings, nil
+}
+
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
 }
 
 func parseBaseURL(key string) (*url.URL, error) {
@@ -163,7 +215,12 @@ var methods = map[string]bool{
 	http.MethodDelete: true, http.MethodPatch: true, http.MethodOptions: true,
 }
 
+// knownKeys are the test keys httpbb defines.
+const knownKeys = "path, method, request_headers, json_body, form_body, assert_status, assert_headers, " +
+	"assert_headers_regex, assert_headers_absent, assert_body_contains, assert_body_regex"
+
 func (p *parser) test(base *url.URL, n *yaml.Node) *Test {
+	n = deref(n)
 	t := &Test{File: p.file, Line: n.Line, Column: n.Column, BaseURL: base, Method: http.MethodGet}
 	if n.Kind != yaml.MappingNode {
 		p.errorf(n, "a test is a mapping with path and assertions")
@@ -171,7 +228,9 @@ func (p *parser) test(base *url.URL, n *yaml.Node) *Test {
 	}
 	before := len(p.problems)
 	sawPath, asserts := false, 0
+	var jsonNode, formNode *yaml.Node
 	p.mapping(n, func(key string, k, v *yaml.Node) {
+		v = deref(v)
 		switch key {
 		case "path":
 			sawPath = true
@@ -192,18 +251,38 @@ func (p *parser) test(base *url.URL, n *yaml.Node) *Test {
 					p.errorf(kn, "request_headers: Host comes from the base URL")
 				}
 			})
+		case "json_body":
+			jsonNode = v
+			if v.Kind == yaml.ScalarNode && pyResolve(v) == pyNull {
+				p.warnf(v, "json_body is null: httpbb sends no body")
+				return
+			}
+			body, ok := p.jsonBody(v, 0)
+			if ok {
+				t.Body, t.BodyKey, t.ContentType = body, key, "application/json"
+			}
+		case "form_body":
+			formNode = v
+			if v.Kind == yaml.ScalarNode && pyResolve(v) == pyNull || v.Kind == yaml.MappingNode && len(v.Content) == 0 {
+				p.warnf(v, "form_body is empty: httpbb sends no body")
+				return
+			}
+			body, ok := p.formBody(v)
+			if ok {
+				t.Body, t.BodyKey, t.ContentType = body, key, "application/x-www-form-urlencoded"
+			}
 		case "assert_status":
 			asserts++
-			if v.Kind != yaml.ScalarNode || v.Tag != "!!int" {
+			if v.Kind != yaml.ScalarNode || pyResolve(v) != pyInt {
 				p.errorf(v, "assert_status: expected an integer")
 				return
 			}
-			s, err := strconv.Atoi(v.Value)
-			if err != nil || s < 100 || s > 599 {
+			z, err := pyIntValue(v.Value)
+			if err != nil || !z.IsInt64() || z.Int64() < 100 || z.Int64() > 599 {
 				p.errorf(v, "assert_status: %q is not an HTTP status (100-599)", v.Value)
 				return
 			}
-			t.AssertStatus = s
+			t.AssertStatus = int(z.Int64())
 		case "assert_headers":
 			asserts++
 			t.AssertHeaders = p.headers(v, nil)
@@ -248,10 +327,12 @@ func (p *parser) test(base *url.URL, n *yaml.Node) *Test {
 				t.AssertBodyRegex = re
 			}
 		default:
-			p.errorf(k, "unknown key %q (want path, method, request_headers, assert_status, assert_headers, "+
-				"assert_headers_regex, assert_headers_absent, assert_body_contains, assert_body_regex)", key)
+			p.errorf(k, "unknown key %q (want %s)", key, knownKeys)
 		}
 	})
+	if jsonNode != nil && formNode != nil {
+		p.errorf(formNode, "json_body and form_body together: httpbb would send the form and silently drop the JSON; keep one")
+	}
 	if !sawPath {
 		p.errorf(n, "a test needs a path")
 	}
@@ -268,6 +349,10 @@ func (p *parser) test(base *url.URL, n *yaml.Node) *Test {
 func (p *parser) headers(n *yaml.Node, check func(name string, k *yaml.Node)) []Header {
 	var out []Header
 	p.mapping(n, func(name string, k, v *yaml.Node) {
+		if pyResolve(k) != pyStr {
+			p.errorf(k, "header name %q is %s to PyYAML: quote it", name, pyResolve(k))
+			return
+		}
 		if !httpguts.ValidHeaderFieldName(name) {
 			p.errorf(k, "%q is not a header name", name)
 			return
@@ -291,6 +376,14 @@ func (p *parser) headers(n *yaml.Node, check func(name string, k *yaml.Node)) []
 type parser struct {
 	file     string
 	problems []error
+	warnings []Warning
+	// shadow, when set, reports a mapping entry shadowed by a later one
+	// with the same key (last); nil: a generic warning.
+	shadow func(key string, k, v, last *yaml.Node)
+}
+
+func (p *parser) warnf(n *yaml.Node, format string, args ...any) {
+	p.warnings = append(p.warnings, Warning{File: p.file, Line: n.Line, Column: n.Column, Message: fmt.Sprintf(format, args...)})
 }
 
 func (p *parser) errorf(n *yaml.Node, format string, args ...any) {
@@ -304,30 +397,56 @@ func (p *parser) err() error {
 	return errors.Join(p.problems...)
 }
 
+// mapping calls each for every key of n in the order first written, with
+// the last value written for it: a Python dict's behaviour, which httpbb's
+// YAML loader has for repeated keys. Each shadowed entry is a warning.
 func (p *parser) mapping(n *yaml.Node, each func(key string, k, v *yaml.Node)) {
+	n = deref(n)
 	if n.Kind != yaml.MappingNode {
 		p.errorf(n, "expected a mapping")
 		return
 	}
-	seen := map[string]bool{}
+	shadow := p.shadow
+	p.shadow = nil // only for this mapping, not the ones nested in it
+	type entry struct{ k, v *yaml.Node }
+	var order []string
+	last := map[string]entry{}
+	var shadowed []entry
 	for i := 0; i+1 < len(n.Content); i += 2 {
-		k, v := n.Content[i], n.Content[i+1]
+		k, v := deref(n.Content[i]), n.Content[i+1]
 		if k.Kind != yaml.ScalarNode {
 			p.errorf(k, "expected a string key")
 			continue
 		}
-		if seen[k.Value] {
-			p.errorf(k, "duplicate key %q", k.Value)
+		if k.Tag == "!!merge" || k.Value == "<<" && k.Style == 0 {
+			p.errorf(k, "YAML merge keys (<<) are not supported: write the keys out")
 			continue
 		}
-		seen[k.Value] = true
-		each(k.Value, k, v)
+		if prev, ok := last[k.Value]; ok {
+			shadowed = append(shadowed, prev)
+		} else {
+			order = append(order, k.Value)
+		}
+		last[k.Value] = entry{k, v}
+	}
+	for _, s := range shadowed {
+		winner := last[s.k.Value].k
+		if shadow != nil {
+			shadow(s.k.Value, s.k, s.v, winner)
+			continue
+		}
+		p.warnf(s.k, "key %q is repeated at %s:%d:%d: httpbb keeps only the last value", s.k.Value, p.file, winner.Line, winner.Column)
+	}
+	for _, key := range order {
+		e := last[key]
+		each(key, e.k, e.v)
 	}
 }
 
 // str reads a string scalar; false (and a problem) otherwise.
 func (p *parser) str(n *yaml.Node, out *string) bool {
-	if n.Kind != yaml.ScalarNode || n.Tag != "!!str" {
+	n = deref(n)
+	if n.Kind != yaml.ScalarNode || pyResolve(n) != pyStr {
 		p.errorf(n, "expected a string (quote it)")
 		return false
 	}

@@ -14,7 +14,7 @@ func fixture(name string) string {
 
 func TestShippedSuitesParse(t *testing.T) {
 	for _, name := range []string{"testwiki.yaml", "testwiki-edge.yaml", "jobrunner.yaml"} {
-		tests, err := Load(fixture(name))
+		tests, _, err := Load(fixture(name))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -51,7 +51,7 @@ http://en.wikipedia.org:8080:
 - path: /
   assert_status: 301
 `
-	tests, err := Parse("s.yaml", []byte(doc))
+	tests, _, err := Parse("s.yaml", []byte(doc))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -96,20 +96,26 @@ func TestParseErrors(t *testing.T) {
 		{"bad header name", "https://a.org:\n- path: /\n  request_headers: {'Bad Name': x}\n  assert_status: 200\n", `"Bad Name" is not a header name`},
 		{"host header", "https://a.org:\n- path: /\n  request_headers: {Host: b.org}\n  assert_status: 200\n", "Host comes from the base URL"},
 		{"absent not a list", "https://a.org:\n- path: /\n  assert_headers_absent: X-A\n", "assert_headers_absent: expected a list"},
-		{"duplicate key", "https://a.org:\n- path: /\n  path: /x\n  assert_status: 200\n", `s.yaml:3:3: duplicate key "path"`},
-		{"duplicate base", "https://a.org:\n- {path: /, assert_status: 200}\nhttps://a.org:\n- {path: /, assert_status: 200}\n", `s.yaml:3:1: duplicate key "https://a.org"`},
+		{"status a YAML 1.1 boolean", "https://a.org:\n- path: /\n  assert_status: yes\n", "s.yaml:3:18: assert_status: expected an integer"},
+		{"body contains a YAML 1.1 boolean", "https://a.org:\n- path: /\n  assert_body_contains: on\n", "s.yaml:3:25: expected a string (quote it)"},
+		{"json and form body", "https://a.org:\n- path: /\n  method: POST\n  json_body: {a: 1}\n  form_body: {a: 1}\n  assert_status: 200\n", "s.yaml:5:14: json_body and form_body together"},
+		{"json body NaN", "https://a.org:\n- path: /\n  method: POST\n  json_body: {a: .nan}\n  assert_status: 200\n", `s.yaml:4:18: json_body: ".nan" is not a finite number`},
+		{"json body date", "https://a.org:\n- path: /\n  method: POST\n  json_body: [2024-01-02]\n  assert_status: 200\n", `s.yaml:4:15: json_body: "2024-01-02" is a timestamp to PyYAML`},
+		{"json body merge key", "https://a.org:\n- path: /\n  method: POST\n  json_body: {<<: {a: 1}}\n  assert_status: 200\n", "merge keys (<<) are not supported"},
+		{"form body not a mapping", "https://a.org:\n- path: /\n  method: POST\n  form_body: [a]\n  assert_status: 200\n", "s.yaml:4:14: form_body: expected a mapping"},
+		{"form body nested", "https://a.org:\n- path: /\n  method: POST\n  form_body: {a: {b: c}}\n  assert_status: 200\n", "s.yaml:4:18: form_body: expected a string or a number"},
 		{"bad yaml", "https://a.org:\n- path: [\n", "parse httpbb file s.yaml"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			_, err := Parse("s.yaml", []byte(c.doc))
+			_, _, err := Parse("s.yaml", []byte(c.doc))
 			if err == nil || !strings.Contains(err.Error(), c.want) {
 				t.Fatalf("error %v, want %q", err, c.want)
 			}
 		})
 	}
 	// Every problem of every file, at once.
-	_, err := Parse("s.yaml", []byte("https://a.org:\n- path: x\n  assert_status: 1\n- method: PUT\n"))
+	_, _, err := Parse("s.yaml", []byte("https://a.org:\n- path: x\n  assert_status: 1\n- method: PUT\n"))
 	if err == nil {
 		t.Fatal("no error")
 	}
@@ -118,7 +124,7 @@ func TestParseErrors(t *testing.T) {
 			t.Errorf("error %q lacks %q", err, want)
 		}
 	}
-	if _, err := Load("does-not-exist.yaml"); err == nil || !strings.Contains(err.Error(), "load httpbb file") {
+	if _, _, err := Load("does-not-exist.yaml"); err == nil || !strings.Contains(err.Error(), "load httpbb file") {
 		t.Errorf("missing file: %v", err)
 	}
 }

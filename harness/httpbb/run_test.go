@@ -42,7 +42,7 @@ func load(t *testing.T, names ...string) []*Test {
 	for _, n := range names {
 		paths = append(paths, fixture(n))
 	}
-	tests, err := Load(paths...)
+	tests, _, err := Load(paths...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -158,7 +158,7 @@ func TestUnsafeTestsRefusedUpFront(t *testing.T) {
   request_headers: {User-Agent: curl/8}
   assert_status: 200
 `
-	tests, err := Parse("unsafe.yaml", []byte(doc))
+	tests, _, err := Parse("unsafe.yaml", []byte(doc))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -220,7 +220,7 @@ func TestSeveralHosts(t *testing.T) {
 
 // Every assertion proves it can fail, reporting expected and got.
 func TestEvaluateNegative(t *testing.T) {
-	tests, err := Parse("e.yaml", []byte(`https://test.wikipedia.org:
+	tests, _, err := Parse("e.yaml", []byte(`https://test.wikipedia.org:
 - path: /
   assert_status: 200
   assert_headers: {Content-Type: text/html}
