@@ -25,7 +25,7 @@ func TestShippedSuitesParse(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := Screen(tests, g); err != nil {
+		if err := Screen(tests, g, false); err != nil {
 			t.Errorf("%s is not safe for production: %v", name, err)
 		}
 	}

@@ -32,6 +32,9 @@ func preflight(ctx context.Context, tests []*Test, o Options, g *live.Guard, tls
 	var errs []error
 	for _, host := range hosts {
 		for _, t := range tests {
+			if t.Body != "" {
+				continue // a request with a body is never sent twice, nor as a probe
+			}
 			addr := connectAddress(t, host)
 			if done[addr] {
 				continue

@@ -42,6 +42,12 @@ type Options struct {
 	Rate float64
 	// Timeout bounds one request (default probe.DefaultTimeout).
 	Timeout time.Duration
+	// AllowPost lets POSTs (with their json_body or form_body) reach
+	// production, each still under every other rule of the guard (hosts,
+	// https, headers, User-Agent, rate). Without it a POST is sent only
+	// empty to RunSingleJob.php, and a suite with any other is refused
+	// whole, nothing sent. The command's flag is AllowPostFlag.
+	AllowPost bool
 	// Preflight, when set, first sends each address's first test once,
 	// bounded by it: an address without an HTTP answer makes Run return an
 	// error wrapping ErrUnreachable, having run nothing.
@@ -113,13 +119,14 @@ func Guard(tests []*Test, rate float64) (*live.Guard, error) {
 }
 
 // Screen applies the production safety rules to every test before anything
-// is sent: only GET and HEAD, and POST to RunSingleJob.php (no body can be
-// given in httpbb files); a User-Agent set by a test must carry contact
-// information. Every refusal names the test's file:line.
-func Screen(tests []*Test, g *live.Guard) error {
+// is sent: only GET and HEAD without a body, and an empty POST to
+// RunSingleJob.php; with allowPost, any POST (with its body) to an allowed
+// host as well; a User-Agent set by a test must carry contact
+// information. Every refusal names the test's file:line:column.
+func Screen(tests []*Test, g *live.Guard, allowPost bool) error {
 	var errs []error
 	for _, t := range tests {
-		if err := g.Admit(t.Method, t.BaseURL.Host, t.Path, 0); err != nil {
+		if err := admit(g, t, allowPost); err != nil {
 			errs = append(errs, fmt.Errorf("%s:%d:%d: %s %s: %w", t.File, t.Line, t.Column, t.Method, t.URL(), err))
 		}
 		if t.BaseURL.Scheme != "https" {
@@ -156,7 +163,7 @@ func Run(ctx context.Context, tests []*Test, o Options) ([]check.Verdict, error)
 	if err != nil {
 		return nil, fmt.Errorf("run httpbb: %w", err)
 	}
-	if err := Screen(tests, g); err != nil {
+	if err := Screen(tests, g, o.AllowPost); err != nil {
 		return nil, fmt.Errorf("run httpbb: %w:\n%w", ErrUnsafe, err)
 	}
 	tlsCfg, err := tlsConfig(o.CAFile)
@@ -188,7 +195,7 @@ func Run(ctx context.Context, tests []*Test, o Options) ([]check.Verdict, error)
 				Entry:     Entry,
 				URL:       t.BaseURL,
 				ConnectTo: connectAddress(t, host),
-				Guard:     g.Check,
+				Guard:     checkFor(g, t, o.AllowPost),
 			}
 			if t.BaseURL.Scheme == "https" {
 				ep.TLS = tlsCfg
@@ -286,8 +293,17 @@ func (t *Test) Case(host string, suffix bool) *contract.Case {
 		},
 		Pos: contract.Position{File: t.File, Line: t.Line, Column: t.Column},
 	}
+	typed := false
 	for _, h := range t.RequestHeaders {
 		cs.Request.Headers = append(cs.Request.Headers, contract.Header{Name: h.Name, Value: h.Value})
+		typed = typed || strings.EqualFold(h.Name, "Content-Type")
+	}
+	if t.Body != "" || t.ContentType != "" {
+		// As requests: the body's type unless the test sets its own.
+		cs.Request.Body = t.Body
+		if !typed && t.ContentType != "" {
+			cs.Request.Headers = append(cs.Request.Headers, contract.Header{Name: "Content-Type", Value: t.ContentType})
+		}
 	}
 	for _, h := range t.AssertHeaders {
 		cs.Expect.Headers = append(cs.Expect.Headers, contract.HeaderExpectation{Name: h.Name, Equals: h.Value})
