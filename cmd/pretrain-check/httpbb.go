@@ -75,35 +75,55 @@ func runHttpbb(ctx context.Context, stdout, stderr io.Writer, files []string, f 
 	if err := checkUserAgentFlag(f.userAgent); err != nil {
 		return err
 	}
-	tests, err := httpbb.Load(files...)
+	tests, _, err := httpbb.Load(files...)
 	if err != nil {
 		return usageError(err)
 	}
+	started := time.Now()
 	ctx, cancel := context.WithTimeout(ctx, f.timeout)
 	defer cancel()
-	verdicts, err := httpbb.Run(ctx, tests, httpbb.Options{
+	opts := httpbb.Options{
 		Hosts:     f.hosts,
 		CAFile:    f.caFile,
 		UserAgent: f.userAgent,
 		Rate:      f.rate,
 		Timeout:   f.requestTimeout,
-	})
+		// One request per address first, each within seconds: a host that
+		// accepts and never answers is exit 3 at once.
+		Preflight: preflightTimeout,
+	}
+	verdicts, err := httpbb.Run(ctx, tests, opts)
+	if errors.Is(err, httpbb.ErrUnreachable) {
+		return environmentError(err)
+	}
 	if err != nil {
 		return usageError(err)
 	}
 
-	if err := writeReports(stdout, f.output, "pretrain-check httpbb", f.reportDir, verdicts); err != nil {
+	rep := report.Report{Cases: verdicts}
+	if err := writeReports(stdout, f.output, "pretrain-check httpbb", f.reportDir, rep); err != nil {
 		return err
 	}
-	sum := report.Summarize(verdicts)
-	fmt.Fprintln(stderr, sum.Line())
-	if err := noAnswerAtAll(verdicts); err != nil {
-		return environmentError(err)
+	sum := rep.Summary()
+	stop := ""
+	if ctx.Err() != nil {
+		stop = fmt.Sprintf("the run was stopped after %s (--timeout)", roundSeconds(f.timeout))
+		if context.Cause(ctx) == context.Canceled || time.Since(started) < f.timeout {
+			stop = fmt.Sprintf("the run was interrupted after %s (Ctrl-C or SIGTERM)", roundSeconds(time.Since(started)))
+		}
+		fmt.Fprintln(stderr, stoppedLine(stop, rep))
 	}
+	fmt.Fprintln(stderr, sum.Line())
 	if sum.Failed > 0 {
 		return errChecksFailed
 	}
-	return nil
+	if stop != "" {
+		return errStopped(stop, rep)
+	}
+	if err := noAnswerAtAll(verdicts); err != nil {
+		return environmentError(err)
+	}
+	return nothingChecked(rep, "httpbb")
 }
 
 // noAnswerAtAll is an environment error when not one test got an HTTP

@@ -3,7 +3,9 @@
 // live testwiki.
 //
 // Exit codes: 0 every check passed, 1 a check failed, 2 bad usage or bad
-// input, 3 the environment could not be reached or brought up.
+// input (a run that checked nothing included), 3 the environment could not
+// be reached or brought up, 4 the run was stopped (--timeout, Ctrl-C)
+// before every check had a verdict and none failed.
 package main
 
 import (
@@ -21,12 +23,17 @@ const (
 	exitFailed      = 1
 	exitUsage       = 2
 	exitEnvironment = 3
+	// exitStopped: the run was stopped (--timeout, Ctrl-C) before every
+	// check had a verdict, and none failed: not a pass, not a failure.
+	exitStopped = 4
 )
 
 // exitError carries an exit code to main; only main prints and exits.
 type exitError struct {
 	code int
 	err  error
+	// quiet: the command already said it (the summary line stays last).
+	quiet bool
 }
 
 func (e *exitError) Error() string { return e.err.Error() }
@@ -51,7 +58,7 @@ func exitCode(err error) int {
 	}
 	var ee *exitError
 	if errors.As(err, &ee) {
-		if ee != errChecksFailed {
+		if ee != errChecksFailed && !ee.quiet {
 			fmt.Fprintf(os.Stderr, "ERROR: %v\n", ee.err)
 		}
 		return ee.code

@@ -4,32 +4,42 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
-	"net/url"
 	"sort"
 	"time"
 
 	"gitlab.wikimedia.org/repos/sre/pretrain-check/harness/contract"
+	"gitlab.wikimedia.org/repos/sre/pretrain-check/harness/probe"
 	"gitlab.wikimedia.org/repos/sre/pretrain-check/harness/target"
 )
 
-// preflightTimeout bounds each entry point's TCP dial: an unreachable
-// target is reported in seconds, not after every case's poll budget.
+// preflightTimeout bounds each entry point's preflight request: an
+// unreachable target, or one that accepts connections and never answers,
+// is reported in seconds, not after every case's poll budget.
 const preflightTimeout = 5 * time.Second
 
-// preflight dials every entry point the cases use once, so an unreachable
-// environment fails fast with exit code 3 and names each address.
+// preflight sends one HTTP request to every entry point the cases use (a
+// case of that entry, through the target's guard), so an environment that
+// does not answer fails fast with exit code 3 and names each address. Any
+// HTTP answer, whatever its status, is an answer.
 func preflight(ctx context.Context, tgt target.Target, cases []*contract.Case) error {
-	entries := map[string]bool{}
+	first := map[string]*contract.Case{}
 	for _, cs := range cases {
-		entries[cs.Entry] = true
+		if _, ok := first[cs.Entry]; ok {
+			continue
+		}
+		if s, ok := tgt.(target.Screener); ok && s.Screen(cs.Entry, cs.Request) != nil {
+			continue // never sent (n/a): another case of the entry may be
+		}
+		first[cs.Entry] = cs
 	}
-	names := make([]string, 0, len(entries))
-	for e := range entries {
+	names := make([]string, 0, len(first))
+	for e := range first {
 		names = append(names, e)
 	}
 	sort.Strings(names)
 
+	p := probe.New(probe.Options{Timeout: preflightTimeout, BustCache: tgt.Live(), UserAgent: userAgentFor(tgt)})
+	defer p.Close()
 	var errs []error
 	for _, entry := range names {
 		ep, err := tgt.Endpoint(entry)
@@ -40,50 +50,20 @@ func preflight(ctx context.Context, tgt target.Target, cases []*contract.Case) e
 			errs = append(errs, fmt.Errorf("entry %q: %w", entry, err))
 			continue
 		}
-		addr, err := dialAddress(ep)
-		if err != nil {
-			errs = append(errs, fmt.Errorf("entry %q: %w", entry, err))
-			continue
-		}
-		dctx, cancel := context.WithTimeout(ctx, preflightTimeout)
-		conn, err := (&net.Dialer{}).DialContext(dctx, "tcp", addr)
+		rctx, cancel := context.WithTimeout(ctx, preflightTimeout)
+		r := p.Do(rctx, ep, first[entry].Request)
 		cancel()
-		if err != nil {
-			errs = append(errs, fmt.Errorf("entry %q (%s): unreachable: %w", entry, ep, err))
-			continue
+		switch {
+		case ctx.Err() != nil:
+			return fmt.Errorf("preflight target %q: %w", tgt.Name(), ctx.Err())
+		case r.Status != 0, r.Refused, r.NoSlot:
+			// An answer; or nothing sent (the checks will say why).
+		default:
+			errs = append(errs, fmt.Errorf("entry %q (%s): no HTTP answer within %s: %s", entry, ep, preflightTimeout, r.Err))
 		}
-		conn.Close()
 	}
 	if len(errs) > 0 {
 		return fmt.Errorf("target %q is not reachable:\n%w", tgt.Name(), errors.Join(errs...))
 	}
 	return nil
-}
-
-// dialAddress is the host:port the probe will connect to first.
-func dialAddress(ep target.Endpoint) (string, error) {
-	if ep.Forward != nil {
-		u, err := url.Parse(ep.Forward.Endpoint)
-		if err != nil {
-			return "", fmt.Errorf("forward endpoint %q: %w", ep.Forward.Endpoint, err)
-		}
-		return hostPort(u), nil
-	}
-	if ep.ConnectTo != "" {
-		return ep.ConnectTo, nil
-	}
-	if ep.URL == nil {
-		return "", errors.New("endpoint has no URL")
-	}
-	return hostPort(ep.URL), nil
-}
-
-func hostPort(u *url.URL) string {
-	if u.Port() != "" {
-		return u.Host
-	}
-	if u.Scheme == "https" {
-		return net.JoinHostPort(u.Hostname(), "443")
-	}
-	return net.JoinHostPort(u.Hostname(), "80")
 }

@@ -176,7 +176,7 @@ func runChecks(ctx context.Context, stdin io.Reader, stdout, stderr io.Writer, f
 		return usageError(err)
 	}
 	if len(selected) == 0 && len(budgets) == 0 {
-		return usageError(fmt.Errorf("no case or budget matched --label-filter %q --focus %q", f.labelFilter, f.focus))
+		return usageError(fmt.Errorf("nothing checked: no case or budget matched --label-filter %q --focus %q", f.labelFilter, f.focus))
 	}
 	// Refused before anything is sent (exit 2).
 	if err := latency.CheckBudgets(budgets, f.rateScale, tgt.Live(), f.allowProduction); err != nil {
@@ -233,6 +233,7 @@ func runChecks(ctx context.Context, stdin io.Reader, stdout, stderr io.Writer, f
 	gomega.RegisterFailHandler(Fail)
 
 	// Ginkgo's progress goes to stderr so stdout stays machine-readable.
+	runStart := time.Now()
 	var t suiteT
 	if err := withStdoutOnStderr(func() {
 		RunSpecs(&t, "pretrain-check", suiteConfig, reporterConfig)
@@ -243,16 +244,17 @@ func runChecks(ctx context.Context, stdin io.Reader, stdout, stderr io.Writer, f
 
 	mu.Lock()
 	defer mu.Unlock()
-	sortByContract(c, verdicts)
-	if err := writeReports(stdout, f.output, "pretrain-check", f.reportDir, verdicts); err != nil {
+	// Every selected check is reported, those a stop left without a
+	// verdict included; budgets count like cases everywhere.
+	stop := stopReason(ctx, runStart, f.timeout)
+	rep := completeReport(c, selected, budgets, verdicts, budgetResults, stop)
+	verdicts = rep.Cases
+	if err := writeReports(stdout, f.output, "pretrain-check", f.reportDir, rep); err != nil {
 		return err
 	}
-	// Budgets count in the summary line like cases: a failed budget is a
-	// failed check for scap and CI.
-	sum := report.Summarize(verdicts)
-	for _, r := range budgetResults {
+	sum := rep.Summary()
+	for _, r := range rep.Budgets {
 		fmt.Fprintln(stderr, "latency budget: "+r.SummaryLine())
-		sum.Add(r.Outcome)
 	}
 	if len(budgetResults) > 0 && f.reportDir != "" {
 		fmt.Fprintf(stderr, "latency plots: %s\n", filepath.Join(f.reportDir, "latency", "index.html"))
@@ -273,11 +275,18 @@ func runChecks(ctx context.Context, stdin io.Reader, stdout, stderr io.Writer, f
 			coverageFailed = true
 		}
 	}
+	if stop != "" {
+		fmt.Fprintln(stderr, stoppedLine(stop, rep))
+	}
 	fmt.Fprintln(stderr, sum.Line())
-	if sum.Failed > 0 || t.failed || coverageFailed {
+	// A stop fails Ginkgo's suite: only a failed check is a failure then.
+	if sum.Failed > 0 || (t.failed && stop == "") || coverageFailed {
 		return errChecksFailed
 	}
-	return nil
+	if stop != "" {
+		return errStopped(stop, rep)
+	}
+	return nothingChecked(rep, tgt.Name())
 }
 
 // declaredEntries are the contract's entry points, sorted.
@@ -312,15 +321,15 @@ func sortByContract(c *contract.Contract, vs []check.Verdict) {
 
 // writeReports prints the report in the --output format on stdout and,
 // with --report-dir, writes the report directory.
-func writeReports(stdout io.Writer, output, suiteName, reportDir string, verdicts []check.Verdict) error {
+func writeReports(stdout io.Writer, output, suiteName, reportDir string, rep report.Report) error {
 	var err error
 	switch output {
 	case "table":
-		err = report.WriteTable(stdout, verdicts, isTerminal(stdout))
+		err = rep.WriteTable(stdout, isTerminal(stdout))
 	case "json":
-		err = report.WriteJSON(stdout, verdicts)
+		err = rep.WriteJSON(stdout)
 	case "junit":
-		err = report.WriteJUnit(stdout, suiteName, verdicts)
+		err = rep.WriteJUnit(stdout, suiteName)
 	default:
 		err = fmt.Errorf("unknown format")
 	}
@@ -328,7 +337,7 @@ func writeReports(stdout io.Writer, output, suiteName, reportDir string, verdict
 		return fmt.Errorf("write %s report: %w", output, err)
 	}
 	if reportDir != "" {
-		if err := report.WriteDir(reportDir, verdicts); err != nil {
+		if err := rep.WriteDir(reportDir); err != nil {
 			return fmt.Errorf("write report directory: %w", err)
 		}
 	}
