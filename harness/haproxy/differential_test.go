@@ -1,0 +1,746 @@
+//go:build proxies
+
+// The differential proof: the generated HAProxy configuration routes every
+// request as the model does. Real stubs named like production's pods run on
+// 127.0.0.1 behind a real haproxy (Debian's 2.6), for the example routing
+// input and each of its mutations; every contract case of the ingress and
+// jobrunner-gateway entries and a few hundred generated requests go to
+// both, and the outcome (TLS failure, 404, 503, routed), the route
+// (X-Pretrain-Route) and the pod's Deployment (Server) must agree.
+//
+//	go test -tags proxies -run Differential ./harness/haproxy/
+//	PRETRAIN_HAPROXY_SEED=123 go test -tags proxies -run Differential ./harness/haproxy/
+package haproxy
+
+import (
+	"bufio"
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"fmt"
+	"io"
+	"math/big"
+	mrand "math/rand/v2"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"gitlab.wikimedia.org/repos/sre/pretrain-check/harness/configtarget"
+	"gitlab.wikimedia.org/repos/sre/pretrain-check/harness/contract"
+	"gitlab.wikimedia.org/repos/sre/pretrain-check/harness/identity"
+	"gitlab.wikimedia.org/repos/sre/pretrain-check/harness/istio"
+	"gitlab.wikimedia.org/repos/sre/pretrain-check/harness/mutate"
+	"gitlab.wikimedia.org/repos/sre/pretrain-check/harness/stub"
+)
+
+const haproxyBin = "/usr/sbin/haproxy"
+
+// defaultSeed makes runs reproducible; PRETRAIN_HAPROXY_SEED overrides it.
+const defaultSeed = 20260610
+
+// generatedPerInput is how many requests are generated for each input;
+// at least minCompared of them must be compared (not excluded).
+const (
+	generatedPerInput = 420
+	minCompared       = 300
+)
+
+func TestProxiesDifferential(t *testing.T) {
+	if _, err := os.Stat(haproxyBin); err != nil {
+		t.Skip("SKIPPED: " + haproxyBin + " is missing (apt-get install haproxy): the differential proof of the generated HAProxy config did NOT run")
+	}
+	seed := uint64(defaultSeed)
+	if s := os.Getenv("PRETRAIN_HAPROXY_SEED"); s != "" {
+		v, err := strconv.ParseUint(s, 10, 64)
+		if err != nil {
+			t.Fatalf("PRETRAIN_HAPROXY_SEED %q: %v", s, err)
+		}
+		seed = v
+	}
+	t.Logf("seed %d (reproduce: PRETRAIN_HAPROXY_SEED=%d go test -tags proxies -run Differential ./harness/haproxy/)", seed, seed)
+
+	c, err := contract.Default()
+	if err != nil {
+		t.Fatal(err)
+	}
+	muts, err := configtarget.Mutations()
+	if err != nil {
+		t.Fatal(err)
+	}
+	inputs := []struct {
+		name string
+		muts []mutate.Mutation
+	}{{name: "example"}}
+	for _, m := range muts {
+		inputs = append(inputs, struct {
+			name string
+			muts []mutate.Mutation
+		}{"mutation " + m.Name, []mutate.Mutation{m}})
+	}
+
+	pods := newPodSet(t)
+	total := tally{excluded: map[string]int{}}
+	for i, in := range inputs {
+		t.Run(in.name, func(t *testing.T) {
+			rin, err := configtarget.Input{Mutations: in.muts}.Read()
+			if err != nil {
+				t.Fatal(err)
+			}
+			m, err := istio.New(rin)
+			if err != nil {
+				t.Fatal(err)
+			}
+			addrs := pods.start(t, m)
+			px := startProxy(t, m, addrs, nil)
+			reqs := contractRequests(c)
+			nContract := len(reqs)
+			reqs = append(reqs, generate(mrand.New(mrand.NewPCG(seed, uint64(i))), m, generatedPerInput)...)
+			got := tally{excluded: map[string]int{}}
+			var fails []string
+			generated := 0
+			for _, r := range reqs {
+				if why := excluded(r, px.cfg.JoinedHeaders); why != "" {
+					got.excluded[why]++
+					if why == classTooMany || why == classInvalidTarget {
+						if err := px.checkRefusal(m, r, why); err != nil {
+							fails = append(fails, err.Error())
+						}
+					}
+					continue
+				}
+				got.compared++
+				if strings.HasPrefix(r.origin, "generated") {
+					generated++
+				}
+				if msg := px.compare(m, pods, r); msg != "" {
+					fails = append(fails, msg)
+				}
+			}
+			t.Logf("%s: %d requests compared (%d contract cases, %d of %d generated), %d excluded", in.name, got.compared, got.compared-generated, generated, len(reqs)-nContract, got.excludedCount())
+			if generated < minCompared {
+				t.Errorf("only %d generated requests compared, want at least %d", generated, minCompared)
+			}
+			for k, n := range got.excluded {
+				total.excluded[k] += n
+			}
+			total.compared += got.compared
+			for i, f := range fails {
+				if i == 20 {
+					t.Errorf("... and %d more disagreements", len(fails)-20)
+					break
+				}
+				t.Error(f)
+			}
+			if len(fails) > 0 {
+				t.Logf("haproxy.cfg:\n%s", px.cfg.Text)
+			}
+		})
+	}
+	t.Logf("in all: %d requests compared over %d inputs; excluded by class:", total.compared, len(inputs))
+	for _, k := range sortedKeys(total.excluded) {
+		t.Logf("  %4d  %s", total.excluded[k], k)
+	}
+}
+
+// TestProxiesDifferentialCanFail is the negative twin: a config whose
+// regexes lost their anchors must disagree with the model on the contract's
+// cases (an unanchored "(backend=)?k8s-mw-pretrain.*" takes
+// "xk8s-mw-pretrain" to debug).
+func TestProxiesDifferentialCanFail(t *testing.T) {
+	if _, err := os.Stat(haproxyBin); err != nil {
+		t.Skip("SKIPPED: " + haproxyBin + " is missing (apt-get install haproxy): the negative twin of the differential proof did NOT run")
+	}
+	c, err := contract.Default()
+	if err != nil {
+		t.Fatal(err)
+	}
+	rin, err := configtarget.Input{}.Read()
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := istio.New(rin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pods := newPodSet(t)
+	unanchor := func(cfg string) string {
+		return strings.NewReplacer(`-m reg '\A`, `-m reg '`, `\z' }`, `' }`).Replace(cfg)
+	}
+	px := startProxy(t, m, pods.start(t, m), unanchor)
+	var fails []string
+	for _, r := range contractRequests(c) {
+		if msg := px.compare(m, pods, r); msg != "" {
+			fails = append(fails, strings.SplitN(msg, "\n", 3)[1])
+		}
+	}
+	if len(fails) == 0 {
+		t.Fatal("an unanchored config agreed with the model on every contract case: the comparison cannot fail")
+	}
+	t.Logf("the unanchored config disagrees on %d contract cases, as it must; e.g.%s", len(fails), fails[0])
+}
+
+type tally struct {
+	compared int
+	excluded map[string]int
+}
+
+func (t tally) excludedCount() int {
+	n := 0
+	for _, v := range t.excluded {
+		n += v
+	}
+	return n
+}
+
+// wireReq is one request as it goes on the wire.
+type wireReq struct {
+	origin  string // "contract case X" or "generated #n"
+	sni     string // as configured on the client ("" = none)
+	method  string
+	target  string
+	host    *string // nil: no Host header
+	headers [][2]string
+	body    string
+}
+
+func (r wireReq) String() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s: %s %s, SNI %q", r.origin, r.method, r.target, r.sni)
+	if r.host != nil {
+		fmt.Fprintf(&b, ", Host %q", *r.host)
+	}
+	for _, h := range r.headers {
+		v := h[1]
+		if len(v) > 80 {
+			v = fmt.Sprintf("%s...(%d bytes)", v[:60], len(v))
+		}
+		fmt.Fprintf(&b, ", %s: %q", h[0], v)
+	}
+	return b.String()
+}
+
+// wireSNI is the server name Go's TLS client sends for sni: without a
+// trailing dot, none for an IP address.
+func wireSNI(sni string) string {
+	sni = strings.TrimSuffix(sni, ".")
+	if net.ParseIP(sni) != nil {
+		return ""
+	}
+	return sni
+}
+
+// owsTrim is a field value as a receiver reads it (RFC 9110 5.5).
+func owsTrim(v string) string { return strings.Trim(v, " \t") }
+
+// modelRequest is the request the model is asked about: the one the
+// gateway receives.
+func (r wireReq) modelRequest() istio.Request {
+	req := istio.Request{SNI: wireSNI(r.sni), Port: istio.DefaultPort, Method: r.method, Path: r.target, Header: http.Header{}}
+	if r.host != nil {
+		req.Host = owsTrim(*r.host)
+	}
+	for _, h := range r.headers {
+		req.Header.Add(h[0], owsTrim(h[1]))
+	}
+	return req
+}
+
+// Classes of requests excluded from the comparison, each with its reason.
+const (
+	classUnsendable    = "a header value holding CR, LF, NUL or another control character: not sendable in HTTP/1.1 (RFC 9110 5.5); Go's client refuses it, and a raw one would have the proxy read another request than the model is asked about"
+	classUnicodeHost   = "a Host the model lowercases differently from ASCII (strings.ToLower maps U+212A KELVIN SIGN to k, U+0130 to i, invalid UTF-8 to U+FFFD): Envoy and HAProxy lowercase ASCII only, a model divergence reported, not translated"
+	classInvalidTarget = "a request-target that is not origin-form (RFC 9112 3.2: a raw \"#\", space or control character): HAProxy answers 400 before routing, asserted instead; Envoy refuses it too"
+	classTooMany       = "more lines of one matched header than the proxy joins (haproxy.MaxHeaderLines): the proxy refuses with 431, asserted instead"
+)
+
+func excluded(r wireReq, joined []string) string {
+	if strings.ContainsFunc(r.target, func(c rune) bool { return c == '#' || c <= ' ' || c >= 0x7f }) {
+		return classInvalidTarget
+	}
+	counts := map[string]int{}
+	for _, h := range r.headers {
+		if strings.ContainsFunc(h[1], func(c rune) bool { return c != '\t' && isCtl(c) }) {
+			return classUnsendable
+		}
+		counts[strings.ToLower(h[0])]++
+	}
+	if r.host != nil {
+		h := stripPortLikeModel(owsTrim(*r.host))
+		if strings.ToLower(h) != asciiLower(h) {
+			return classUnicodeHost
+		}
+	}
+	for name, n := range counts {
+		if n > MaxHeaderLines && contains(joined, name) {
+			return classTooMany
+		}
+	}
+	return ""
+}
+
+func stripPortLikeModel(host string) string {
+	if strings.HasPrefix(host, "[") {
+		if i := strings.Index(host, "]"); i >= 0 {
+			return host[:i+1]
+		}
+		return host
+	}
+	if i := strings.LastIndexByte(host, ':'); i >= 0 {
+		return host[:i]
+	}
+	return host
+}
+
+func asciiLower(s string) string {
+	b := []byte(s)
+	for i, c := range b {
+		if c >= 'A' && c <= 'Z' {
+			b[i] = c + 'a' - 'A'
+		}
+	}
+	return string(b)
+}
+
+// podSet runs one stub per replica of every Deployment, named like
+// production's pods, shared by every input.
+type podSet struct {
+	t      *testing.T
+	ctx    context.Context
+	addrs  map[string][]string // Deployment namespace/name -> addresses
+	deploy map[string]string   // pod name -> Deployment namespace/name
+	wg     sync.WaitGroup
+}
+
+func newPodSet(t *testing.T) *podSet {
+	ctx, cancel := context.WithCancel(context.Background())
+	p := &podSet{t: t, ctx: ctx, addrs: map[string][]string{}, deploy: map[string]string{}}
+	t.Cleanup(func() { cancel(); p.wg.Wait() })
+	return p
+}
+
+func (p *podSet) start(t *testing.T, m *istio.Model) map[string][]string {
+	for _, d := range m.Input().Deployments {
+		key := d.Key()
+		if _, ok := p.addrs[key]; ok {
+			continue
+		}
+		p.addrs[key] = []string{}
+		for i := range int(d.Replicas()) {
+			name := fmt.Sprintf("%s-5d8f7c9b4%d-%05d", d.Name, i%10, i)
+			id, ok := identity.FromServer(name)
+			if !ok {
+				id = identity.Identity{Namespace: d.Namespace, Release: d.PodLabels()["release"], Pod: name}
+			}
+			id.Source = ""
+			id.Role = stub.RoleWeb
+			if strings.HasPrefix(id.Release, "jobrunner") {
+				id.Role = stub.RoleJobrunner
+			}
+			srv, err := stub.Listen(stub.Options{Listen: "127.0.0.1:0", Config: stub.Config{Identity: id}}, nil)
+			if err != nil {
+				t.Fatalf("start pod %s: %v", name, err)
+			}
+			p.wg.Add(1)
+			go func() { defer p.wg.Done(); _ = srv.Serve(p.ctx) }()
+			p.addrs[key] = append(p.addrs[key], srv.Addr().String())
+			p.deploy[name] = key
+		}
+	}
+	return p.addrs
+}
+
+// proxy is a running haproxy with its config and the client's TLS roots.
+type proxy struct {
+	addr string
+	cfg  Config
+	pool *x509.CertPool
+}
+
+// startProxy generates the config, lets edit change it (a negative twin),
+// and runs haproxy on it.
+func startProxy(t *testing.T, m *istio.Model, pods map[string][]string, edit func(string) string) *proxy {
+	t.Helper()
+	pemBytes, pool := testCert(t, m.ServerNames())
+	addr := freeAddr(t)
+	dir := t.TempDir()
+	cfg, err := Generate(m, Options{Listen: addr, Dir: dir, CertKeyPEM: pemBytes, Pods: pods})
+	if err != nil {
+		t.Fatalf("generate: %v", err)
+	}
+	if edit != nil {
+		cfg.Text = edit(cfg.Text)
+	}
+	if err := cfg.Write(); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command(haproxyBin, "-c", "-f", cfg.Path()).CombinedOutput(); err != nil {
+		t.Fatalf("haproxy -c: %v\n%s\n%s", err, out, cfg.Text)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cmd := exec.CommandContext(ctx, haproxyBin, "-db", "-f", cfg.Path())
+	var out lockedBuffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		cancel()
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	t.Cleanup(func() {
+		cancel()
+		<-exited
+		if t.Failed() {
+			t.Logf("haproxy output:\n%s", out.String())
+		}
+	})
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		c, err := net.DialTimeout("tcp", addr, 200*time.Millisecond)
+		if err == nil {
+			c.Close()
+			break
+		}
+		select {
+		case err := <-exited:
+			t.Fatalf("haproxy exited before listening on %s: %v\n%s", addr, err, out.String())
+		case <-time.After(50 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("haproxy not listening on %s after 20s:\n%s", addr, out.String())
+		}
+	}
+	return &proxy{addr: addr, cfg: cfg, pool: pool}
+}
+
+// answer is what the proxy did with a request.
+type answer struct {
+	tlsErr  error
+	err     error
+	status  int
+	server  string
+	route   string
+	outcome istio.Outcome
+	deploy  string
+}
+
+func (a answer) String() string {
+	switch {
+	case a.tlsErr != nil:
+		return "TLS handshake failed: " + a.tlsErr.Error()
+	case a.err != nil:
+		return "error: " + a.err.Error()
+	}
+	return fmt.Sprintf("%d, Server %q, %s %q -> %s", a.status, a.server, RouteHeader, a.route, a.outcome)
+}
+
+func (p *proxy) send(r wireReq, pods *podSet) answer {
+	raw, err := net.DialTimeout("tcp", p.addr, 5*time.Second)
+	if err != nil {
+		return answer{err: err}
+	}
+	defer raw.Close()
+	_ = raw.SetDeadline(time.Now().Add(10 * time.Second))
+	conf := &tls.Config{
+		ServerName: r.sni,
+		NextProtos: []string{"http/1.1"},
+		MinVersion: tls.VersionTLS12,
+		// The chain is verified against the test CA below; the name is
+		// not, as a connection without SNI (or to a "*" server) names none.
+		InsecureSkipVerify: true,
+		VerifyConnection: func(cs tls.ConnectionState) error {
+			_, err := cs.PeerCertificates[0].Verify(x509.VerifyOptions{Roots: p.pool})
+			return err
+		},
+	}
+	c := tls.Client(raw, conf)
+	if err := c.Handshake(); err != nil {
+		return answer{tlsErr: err, outcome: istio.TLSFailure}
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s %s HTTP/1.1\r\n", r.method, r.target)
+	if r.host != nil {
+		fmt.Fprintf(&b, "Host: %s\r\n", *r.host)
+	}
+	for _, h := range r.headers {
+		fmt.Fprintf(&b, "%s: %s\r\n", h[0], h[1])
+	}
+	fmt.Fprintf(&b, "Content-Length: %d\r\nConnection: close\r\n\r\n%s", len(r.body), r.body)
+	if _, err := io.WriteString(c, b.String()); err != nil {
+		return answer{err: fmt.Errorf("write request: %w", err)}
+	}
+	resp, err := http.ReadResponse(bufio.NewReader(c), &http.Request{Method: r.method})
+	if err != nil {
+		return answer{err: fmt.Errorf("read response: %w", err)}
+	}
+	_, _ = io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	a := answer{status: resp.StatusCode, server: resp.Header.Get("Server"), route: resp.Header.Get(RouteHeader)}
+	if resp.Header.Get(IdentityHeader) != "" {
+		return answer{err: fmt.Errorf("%s %q leaked: pods must be identified by Server alone", IdentityHeader, resp.Header.Get(IdentityHeader))}
+	}
+	switch {
+	case a.server == "istio-envoy" && a.status == http.StatusNotFound:
+		a.outcome = istio.NoRoute
+	case a.server == "istio-envoy" && a.status == http.StatusServiceUnavailable:
+		a.outcome = istio.NoBackend
+	case pods != nil && pods.deploy[a.server] != "":
+		a.outcome, a.deploy = istio.Routed, pods.deploy[a.server]
+	}
+	return a
+}
+
+// expectedRoute is the RouteHeader the proxy must send for the decision.
+func expectedRoute(d istio.Decision) string {
+	switch {
+	case d.Route != nil:
+		return d.Route.String()
+	case d.Outcome == istio.NoRoute && d.VirtualService != "":
+		return NoRoute(d.VirtualService)
+	case d.Outcome == istio.NoRoute && d.Server != nil:
+		return NoVirtualService(d.Server.Gateway)
+	}
+	return ""
+}
+
+// compare sends r to the proxy and asks the model; "" when they agree.
+func (p *proxy) compare(m *istio.Model, pods *podSet, r wireReq) string {
+	d := m.Route(r.modelRequest())
+	a := p.send(r, pods)
+	var why []string
+	if a.outcome != d.Outcome {
+		why = append(why, fmt.Sprintf("outcome: model %s, proxy %s", d.Outcome, a.outcome))
+	}
+	if d.Outcome != istio.TLSFailure && a.outcome == d.Outcome {
+		if want := expectedRoute(d); a.route != want {
+			why = append(why, fmt.Sprintf("route: model %q, proxy %q", want, a.route))
+		}
+	}
+	if d.Outcome == istio.Routed && a.outcome == istio.Routed {
+		var want []string
+		for _, b := range d.Backends {
+			want = append(want, b.Namespace+"/"+b.Deployment)
+		}
+		if !contains(want, a.deploy) {
+			why = append(why, fmt.Sprintf("pod: %s of Deployment %s, model expects one of %v", a.server, a.deploy, want))
+		}
+	}
+	if len(why) == 0 {
+		return ""
+	}
+	return fmt.Sprintf("disagreement: %s\n  request: %s\n  model:\n    %s\n  proxy: %s",
+		strings.Join(why, "; "), r, strings.Join(d.Lines(), "\n    "), a)
+}
+
+// checkRefusal asserts the proxy's own refusal of an excluded request: 431
+// for too many lines of a matched header, 400 for an invalid target.
+func (p *proxy) checkRefusal(m *istio.Model, r wireReq, class string) error {
+	a := p.send(r, nil)
+	if m.Route(r.modelRequest()).Outcome == istio.TLSFailure {
+		if a.tlsErr == nil {
+			return fmt.Errorf("request %s: the model fails the handshake, the proxy did not: %s", r, a)
+		}
+		return nil
+	}
+	switch {
+	case class == classTooMany && a.status == http.StatusRequestHeaderFieldsTooLarge && strings.HasPrefix(a.route, "refused: "):
+	case class == classInvalidTarget && a.status == http.StatusBadRequest && a.route == "":
+	default:
+		return fmt.Errorf("request %s: want the proxy's refusal (%s), got %s", r, class, a)
+	}
+	return nil
+}
+
+func contractRequests(c *contract.Contract) []wireReq {
+	sni := map[string]string{
+		contract.EntryIngress:          configtarget.IngressSNI,
+		contract.EntryJobrunnerGateway: configtarget.JobrunnerGatewaySNI,
+	}
+	var out []wireReq
+	for _, cs := range c.Cases {
+		s, ok := sni[cs.Entry]
+		if !ok {
+			continue
+		}
+		host := cs.Request.Host
+		r := wireReq{origin: "contract case " + cs.Name, sni: s, method: cs.Request.Method, target: cs.Request.Path, host: &host, body: cs.Request.Body}
+		for _, h := range cs.Request.Headers {
+			r.headers = append(r.headers, [2]string{h.Name, h.Value})
+		}
+		out = append(out, r)
+	}
+	return out
+}
+
+// generate draws n requests: the Gateways' hosts and lookalikes, SNIs
+// listed and not, paths with dot segments, encodings and queries, odd
+// methods, and X-Wikimedia-Debug values meant to trip an unanchored or
+// badly quoted match.
+func generate(rng *mrand.Rand, m *istio.Model, n int) []wireReq {
+	names := m.ServerNames()
+	pick := func(l []string) string { return l[rng.IntN(len(l))] }
+	hostVariants := func(h string) []string {
+		return []string{h, strings.ToUpper(h), h + ".", h + ":443", h + ":30443", h + ":", h + ":1:2", "x" + h, h + ".evil.example",
+			strings.Replace(h, ".", "-", 1), "[" + h + "]", "[" + h, "a." + h, " " + h + " ", strings.ReplaceAll(h, "i", "\u0130"),
+			strings.Replace(h, "k", "\u212a", 1), h + "\xff"}
+	}
+	extraHosts := []string{"en.wikipedia.org", "wikipedia.org", "", "127.0.0.1", "[::1]:443", "localhost", "test.wikipedia.org.evil", "TEST.WIKIPEDIA.ORG:443"}
+	snis := append(append([]string{}, names...), "", "en.wikipedia.org", "evil.example", "127.0.0.1", "wikipedia.org", "xtest.wikipedia.org")
+	for _, h := range names {
+		snis = append(snis, strings.ToUpper(h), h+".", "a."+h)
+	}
+	paths := []string{"/", "/wiki/Main_Page", "/w/index.php", "/w/api.php?action=query&servedby", "/w/health-check.php", "/rpc/RunSingleJob.php",
+		"/w/health-check.php/x", "/w/health-check.phpx", "/w/health-check.php?", "/w/health-check.php?x=1", "/rpc/RunSingleJob.php?x",
+		"/w/../w/health-check.php", "/rpc/./RunSingleJob.php", "/x/../../rpc/RunSingleJob.php", "/w/health%2Dcheck.php", "/%2e%2e/w/health-check.php",
+		"/w//health-check.php", "/W/Health-Check.php", "/RPC/RunSingleJob.php", "/wiki/A%20B?q=a&b=%41", "/w/rest.php/v1/page", "/a/b/c/../../../w/health-check.php",
+		"/rpc/RunSingleJob.php/..", "/rpc/RunSingleJob.php/.", "/w/./health-check.php/.", "/..", "/.", "/./", "//", "/%2F", "/w/index.php?title=..%2F&action=raw",
+		"/rpc/RunSingleJob.php%3F", "/rpc/RunSingleJob.php;x", "/w/health-check.php#frag", "/~user/..;/w/health-check.php"}
+	segs := []string{"w", "..", ".", "wiki", "rpc", "RunSingleJob.php", "health-check.php", "%2e", "", "A%2FB", "%2E%2E", "index.php", "x;y", "@", "!$&'()*+,=:"}
+	methods := []string{"GET", "GET", "GET", "POST", "POST", "HEAD", "PUT", "OPTIONS", "DELETE", "get", "Post", "PROPFIND", "M-SEARCH", "X_Y!", "GETX", "PATCH"}
+	long := strings.Repeat("x", 4000)
+	xwd := []string{"k8s-mw-pretrain", "backend=k8s-mw-pretrain", "backend=k8s-mw-pretrain; log", "xk8s-mw-pretrain", "backend=k8s-mw-pretrain\n",
+		"k8s-mw-pretrain-eqiad", "K8S-MW-PRETRAIN", " k8s-mw-pretrain", "k8s-mw-pretrain\t", "backend=k8s-mwdebug", "profile; log", "", "backend=",
+		"k8s-mw-pretrain" + long, long + "k8s-mw-pretrain", "backend=backend=k8s-mw-pretrain", "k8s-mw-pretrain\x00", "k8s-mw-pretrain\u00e9",
+		"k8s-mw-pretrain\xff", "k8s-mw-pretrain\xe2\x82", "\u212a8s-mw-pretrain", "k8s_mw_pretrain", "k8s-mw-pretrai", "(backend=)?k8s-mw-pretrain.*",
+		"k8s-mw-pretrain\r\nX-Injected: 1", "k8s-mw-pretrain, backend=x", `"k8s-mw-pretrain"`, "k8s-mw-pretrain#", "k8s-mw-pretrain\\"}
+	xwdNames := []string{"X-Wikimedia-Debug", "x-wikimedia-debug", "X-WIKIMEDIA-DEBUG"}
+
+	out := make([]wireReq, 0, n)
+	for i := range n {
+		r := wireReq{origin: fmt.Sprintf("generated #%d", i), method: pick(methods)}
+		base := pick(names)
+		switch rng.IntN(4) {
+		case 0:
+			h := pick(extraHosts)
+			r.host = &h
+		default:
+			h := pick(hostVariants(base))
+			r.host = &h
+		}
+		if rng.IntN(20) == 0 {
+			r.host = nil
+		}
+		switch rng.IntN(5) {
+		case 0:
+			r.sni = pick(snis)
+		default:
+			r.sni = base
+		}
+		if rng.IntN(3) == 0 {
+			k := 1 + rng.IntN(5)
+			var parts []string
+			for range k {
+				parts = append(parts, pick(segs))
+			}
+			r.target = "/" + strings.Join(parts, "/")
+			if rng.IntN(3) == 0 {
+				r.target += "?" + pick([]string{"", "a=1", "a=1&b=..", "x=%2F&y", "q=k8s-mw-pretrain"})
+			}
+		} else {
+			r.target = pick(paths)
+		}
+		switch k := rng.IntN(10); {
+		case k < 4:
+		case k < 8:
+			r.headers = append(r.headers, [2]string{pick(xwdNames), pick(xwd)})
+		case k < 9:
+			for range 2 + rng.IntN(3) {
+				r.headers = append(r.headers, [2]string{pick(xwdNames), pick(xwd)})
+			}
+		default:
+			if rng.IntN(3) == 0 {
+				for range MaxHeaderLines + 1 + rng.IntN(3) {
+					r.headers = append(r.headers, [2]string{pick(xwdNames), pick(xwd)})
+				}
+			} else {
+				r.headers = append(r.headers, [2]string{"X-Other", pick(xwd)}, [2]string{pick(xwdNames), pick(xwd)})
+			}
+		}
+		if r.method == "POST" && rng.IntN(2) == 0 {
+			r.body = `{"database":"testwiki","type":"null"}`
+		}
+		out = append(out, r)
+	}
+	return out
+}
+
+// testCert makes a CA and a serving certificate for names (the Gateways'
+// hosts; "*" cannot be a SAN), and returns the certificate and key PEM and
+// the CA pool.
+func testCert(t *testing.T, names []string) ([]byte, *x509.CertPool) {
+	t.Helper()
+	now := time.Now()
+	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	caTmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "pretrain-check haproxy test CA"},
+		NotBefore: now.Add(-time.Hour), NotAfter: now.Add(24 * time.Hour), IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign}
+	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ca, _ := x509.ParseCertificate(caDER)
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sans []string
+	for _, n := range names {
+		if n != "*" {
+			sans = append(sans, n)
+		}
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: "pretrain-check haproxy test"}, DNSNames: sans,
+		NotBefore: now.Add(-time.Hour), NotAfter: now.Add(24 * time.Hour), KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, &key.PublicKey, caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyDER, err := x509.MarshalECPrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
+	out = append(out, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER})...)
+	pool := x509.NewCertPool()
+	pool.AddCert(ca)
+	return out, pool
+}
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
