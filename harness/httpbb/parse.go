@@ -51,6 +51,8 @@ import (
 
 	"golang.org/x/net/http/httpguts"
 	"gopkg.in/yaml.v3"
+
+	"gitlab.wikimedia.org/repos/sre/pretrain-check/harness/target"
 )
 
 // Test is one httpbb test case.
@@ -143,7 +145,7 @@ func Parse(file string, data []byte) ([]*Test, []Warning, error) {
 	p := &parser{file: file}
 	var doc yaml.Node
 	if err := yaml.NewDecoder(bytes.NewReader(data)).Decode(&doc); err != nil {
-		return nil, nil, fmt.Errorf("parse httpbb file %s: %w", file, err)
+		return nil, nil, target.YAMLError(file, "httpbb file", err) // file:line:col, an empty file too
 	}
 	if len(doc.Content) != 1 || doc.Content[0].Kind != yaml.MappingNode {
 		p.errorf(&doc, "an httpbb file maps base URLs (https://host) to lists of tests")

@@ -104,7 +104,9 @@ func TestParseErrors(t *testing.T) {
 		{"json body merge key", "https://a.org:\n- path: /\n  method: POST\n  json_body: {<<: {a: 1}}\n  assert_status: 200\n", "merge keys (<<) are not supported"},
 		{"form body not a mapping", "https://a.org:\n- path: /\n  method: POST\n  form_body: [a]\n  assert_status: 200\n", "s.yaml:4:14: form_body: expected a mapping"},
 		{"form body nested", "https://a.org:\n- path: /\n  method: POST\n  form_body: {a: {b: c}}\n  assert_status: 200\n", "s.yaml:4:18: form_body: expected a string or a number"},
-		{"bad yaml", "https://a.org:\n- path: [\n", "parse httpbb file s.yaml"},
+		{"bad yaml", "https://a.org:\n- path: [\n", "s.yaml:2:1: parse httpbb file: did not find expected node content"},
+		{"bad yaml line 3", "https://a.org:\n- path: /\n   assert_status: [\n", "s.yaml:3:1: parse httpbb file: mapping values are not allowed in this context"},
+		{"empty file", "", "s.yaml:1:1: parse httpbb file: the file is empty"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
