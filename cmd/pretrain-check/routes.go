@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"os"
-	"path/filepath"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -17,6 +15,7 @@ import (
 	"gitlab.wikimedia.org/repos/sre/pretrain-check/harness/configtarget"
 	"gitlab.wikimedia.org/repos/sre/pretrain-check/harness/coverage"
 	"gitlab.wikimedia.org/repos/sre/pretrain-check/harness/istio"
+	"gitlab.wikimedia.org/repos/sre/pretrain-check/harness/report"
 )
 
 // routesFlags name the routing input: rendered Istio objects (helm
@@ -187,22 +186,7 @@ func openConfigTier(ctx context.Context, rf routesFlags, stdin io.Reader) (*conf
 	return &configTier{tier: t}, nil
 }
 
-// coverage reports which routes the run's cases took: one line per route
-// on w, coverage.json in reportDir, and an error (a failed check) when
-// the coverage is under min percent.
-func (c *configTier) coverage(w io.Writer, reportDir string, verdicts []check.Verdict, min float64) error {
-	rep := coverage.Compute(c.tier.Model().Routes(), verdicts)
-	for _, l := range rep.Lines() {
-		fmt.Fprintln(w, l)
-	}
-	if reportDir != "" {
-		data, err := json.MarshalIndent(rep, "", "  ")
-		if err != nil {
-			return fmt.Errorf("write route coverage: %w", err)
-		}
-		if err := os.WriteFile(filepath.Join(reportDir, "coverage.json"), append(data, '\n'), 0o644); err != nil {
-			return fmt.Errorf("write route coverage: %w", err)
-		}
-	}
-	return rep.Check(min)
+// coverage is which routes the run's cases took, held to min percent.
+func (c *configTier) coverage(verdicts []check.Verdict, min float64) *report.RouteCoverage {
+	return &report.RouteCoverage{Report: coverage.Compute(c.tier.Model().Routes(), verdicts), Min: min}
 }

@@ -249,6 +249,9 @@ func runChecks(ctx context.Context, stdin io.Reader, stdout, stderr io.Writer, f
 	stop := stopReason(ctx, runStart, f.timeout)
 	rep := completeReport(c, selected, budgets, verdicts, budgetResults, stop)
 	verdicts = rep.Cases
+	if config != nil {
+		rep.Coverage = config.coverage(verdicts, f.minRouteCoverage)
+	}
 	if err := writeReports(stdout, f.output, "pretrain-check", f.reportDir, rep); err != nil {
 		return err
 	}
@@ -269,8 +272,11 @@ func runChecks(ctx context.Context, stdin io.Reader, stdout, stderr io.Writer, f
 		}
 	}
 	coverageFailed := false
-	if config != nil {
-		if err := config.coverage(stderr, f.reportDir, verdicts, f.minRouteCoverage); err != nil {
+	if rep.Coverage != nil {
+		for _, l := range rep.Coverage.Lines() {
+			fmt.Fprintln(stderr, l)
+		}
+		if err := rep.Coverage.Check(rep.Coverage.Min); err != nil {
 			fmt.Fprintln(stderr, "FAIL: "+err.Error())
 			coverageFailed = true
 		}

@@ -13,6 +13,8 @@ import (
 
 	"gitlab.wikimedia.org/repos/sre/pretrain-check/harness/check"
 	"gitlab.wikimedia.org/repos/sre/pretrain-check/harness/contract"
+	"gitlab.wikimedia.org/repos/sre/pretrain-check/harness/coverage"
+	"gitlab.wikimedia.org/repos/sre/pretrain-check/harness/istio"
 	"gitlab.wikimedia.org/repos/sre/pretrain-check/harness/latency"
 )
 
@@ -215,6 +217,17 @@ var jsonFieldMeanings = map[string]string{
 	"budgets[].files.histogram":     "latency histogram, SVG",
 	"budgets[].files.timeline":      "latency over time, SVG",
 	"budgets[].elapsedMs":           "the attack's duration, ms",
+
+	"routeCoverage":                "config-driven targets only: which routes of the routing input the cases took",
+	"routeCoverage.covered":        "routes at least one case took",
+	"routeCoverage.total":          "every VirtualService http route of the input",
+	"routeCoverage.percent":        "covered / total, 0..100 (100 when there are no routes)",
+	"routeCoverage.min":            "--min-route-coverage, percent (0: no minimum)",
+	"routeCoverage.failed":         "true when percent is under min: the run fails",
+	"routeCoverage.routes":         "every route, in input order",
+	"routeCoverage.routes[].route": "the route: \"namespace/virtualservice http[i] (name)\"",
+	"routeCoverage.routes[].pos":   "where the route is written: file:line:col",
+	"routeCoverage.routes[].cases": "the cases whose requests took it, sorted; empty: uncovered",
 }
 
 // flatten lists the field paths of a decoded JSON value.
@@ -280,6 +293,9 @@ func TestJSONFieldMeanings(t *testing.T) {
 	rep.Cases[1].History[0].Err = "connection reset"
 	rep.Cases[1].History[0].CacheStatus = "miss"
 	rep.Cases[4].Case.Expect.NoBackend = true
+	rep.Coverage = &RouteCoverage{Min: 50, Report: coverage.Report{Routes: []coverage.Route{
+		{Route: istio.RouteRef{VirtualService: "ns/vs", Index: 0, Name: "debug"}, Cases: []string{"a"}},
+	}}}
 	var buf bytes.Buffer
 	if err := rep.WriteJSON(&buf); err != nil {
 		t.Fatal(err)

@@ -36,6 +36,8 @@ type JSONReport struct {
 	Summary JSONSummary  `json:"summary"`
 	Cases   []JSONCase   `json:"cases"`
 	Budgets []JSONBudget `json:"budgets"`
+	// RouteCoverage is set for config-driven targets.
+	RouteCoverage *JSONCoverage `json:"routeCoverage,omitempty"`
 }
 
 // JSONSummary is Summary with its totals.
@@ -186,6 +188,9 @@ func (r Report) BuildJSON() JSONReport {
 	}
 	for _, b := range r.Budgets {
 		rep.Budgets = append(rep.Budgets, jsonBudget(b))
+	}
+	if r.Coverage != nil {
+		rep.RouteCoverage = r.Coverage.json()
 	}
 	return rep
 }

@@ -106,10 +106,16 @@ func (r Report) BuildJUnit(suiteName string) JUnitSuites {
 		add(tc, b.Outcome, b.Reasons, b.Explain, b.Elapsed.Seconds())
 	}
 	suite.Time = seconds(total)
-	return JUnitSuites{
+	out := JUnitSuites{
 		Name: suiteName, Tests: suite.Tests, Failures: suite.Failures, Skipped: suite.Skipped,
 		Time: suite.Time, Suites: []JUnitSuite{suite},
 	}
+	if r.Coverage != nil {
+		rs := r.Coverage.junitSuite(suiteName)
+		out.Tests, out.Failures, out.Skipped = out.Tests+rs.Tests, out.Failures+rs.Failures, out.Skipped+rs.Skipped
+		out.Suites = append(out.Suites, rs)
+	}
+	return out
 }
 
 // WriteJUnit writes Report{Cases: vs}'s JUnit document.

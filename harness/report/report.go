@@ -14,6 +14,8 @@ import (
 type Report struct {
 	Cases   []check.Verdict
 	Budgets []latency.Result
+	// Coverage is set for config-driven targets: which routes the cases took.
+	Coverage *RouteCoverage
 }
 
 // Summary counts the cases' and the budgets' outcomes.

@@ -116,6 +116,11 @@ func (rep Report) WriteTable(w io.Writer, color bool) error {
 			failed = append(failed, "budget "+budgetName(b)+reason)
 		}
 	}
+	if rep.Coverage != nil {
+		for _, l := range rep.Coverage.tableLines() {
+			bw.WriteString(l + "\n")
+		}
+	}
 	if len(failed) > 0 {
 		bw.WriteString("\nFAILED:\n")
 		for _, f := range failed {
