@@ -24,6 +24,8 @@ type httpbbFlags struct {
 	reportDir      string
 	timeout        time.Duration
 	requestTimeout time.Duration
+	lint           bool
+	allowPost      bool
 }
 
 func newHttpbbCommand() *cobra.Command {
@@ -32,15 +34,23 @@ func newHttpbbCommand() *cobra.Command {
 		Use:   "httpbb FILE...",
 		Short: "Run Wikimedia httpbb YAML suites with pretrain-check's safety guard and reports",
 		Long: `Run httpbb suites: each file maps base URLs (https://host) to tests with
-path, method, request_headers and assert_status, assert_headers,
-assert_headers_regex, assert_headers_absent, assert_body_contains,
-assert_body_regex. The base URL's host is the Host header and SNI; --hosts
-says where to connect (every test runs against each host).
+path, method, request_headers, json_body or form_body, and assert_status,
+assert_headers, assert_headers_regex, assert_headers_absent,
+assert_body_contains, assert_body_regex. Files are read as httpbb reads them
+(YAML 1.1 scalars; a base URL written twice keeps only its last block, with
+a warning naming each shadowed one). The base URL's host is the Host header
+and SNI; --hosts says where to connect (every test runs against each host).
+
+--lint parses and validates the files and sends nothing: every problem and
+warning is printed with file:line:col; exit 0 when clean, 2 otherwise.
 
 Production safety applies, checked before anything is sent: only GET, HEAD
 and an empty POST to /rpc/RunSingleJob.php; only the base URLs' hosts (no
 redirect is followed); a User-Agent with contact information; at most --rate
-requests per second; TLS verification on (--ca-file adds a private CA).
+requests per second; TLS verification on (--ca-file adds a private CA). A
+suite with a POST carrying a json_body or form_body (model servers' suites)
+is refused whole unless --allow-post-to-production is given; then each POST
+is sent with its body, still under every other rule.
 
 Pretrain's suites are in fixtures/httpbb. Exit codes as for run: 0 all
 passed, 1 a test failed, 2 bad usage, a malformed or unsafe file, 3 no test
@@ -60,10 +70,40 @@ got an answer.`,
 	fl.StringVar(&f.reportDir, "report-dir", "", "write report.json, junit.xml, summary.txt and evidence files to DIR")
 	fl.DurationVar(&f.timeout, "timeout", 10*time.Minute, "give up on the whole run after this long")
 	fl.DurationVar(&f.requestTimeout, "request-timeout", 10*time.Second, "per request timeout")
+	fl.BoolVar(&f.lint, "lint", false, "parse and validate the files, send nothing: exit 0 when clean, 2 otherwise")
+	fl.BoolVar(&f.allowPost, "allow-post-to-production", false,
+		"send POSTs with their json_body or form_body (they run code on production), under the guard's other rules")
 	return cmd
 }
 
+// lintHttpbb loads the files and reports every problem and warning, each
+// at file:line:col, sending nothing.
+func lintHttpbb(stderr io.Writer, files []string) error {
+	tests, warnings, err := httpbb.Load(files...)
+	for _, w := range warnings {
+		fmt.Fprintln(stderr, w)
+	}
+	switch {
+	case err != nil:
+		return usageError(fmt.Errorf("lint httpbb files: %w", err))
+	case len(warnings) > 0:
+		return usageError(fmt.Errorf("lint httpbb files: %d %s", len(warnings), httpbbPlural(len(warnings), "warning", "warnings")))
+	}
+	fmt.Fprintf(stderr, "httpbb lint: %d %s, %d tests, clean\n", len(files), httpbbPlural(len(files), "file", "files"), len(tests))
+	return nil
+}
+
+func httpbbPlural(n int, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
+}
+
 func runHttpbb(ctx context.Context, stdout, stderr io.Writer, files []string, f httpbbFlags) error {
+	if f.lint {
+		return lintHttpbb(stderr, files)
+	}
 	switch f.output {
 	case "table", "json", "junit":
 	default:
@@ -75,7 +115,10 @@ func runHttpbb(ctx context.Context, stdout, stderr io.Writer, files []string, f 
 	if err := checkUserAgentFlag(f.userAgent); err != nil {
 		return err
 	}
-	tests, _, err := httpbb.Load(files...)
+	tests, warnings, err := httpbb.Load(files...)
+	for _, w := range warnings {
+		fmt.Fprintln(stderr, w)
+	}
 	if err != nil {
 		return usageError(err)
 	}
@@ -88,6 +131,7 @@ func runHttpbb(ctx context.Context, stdout, stderr io.Writer, files []string, f 
 		UserAgent: f.userAgent,
 		Rate:      f.rate,
 		Timeout:   f.requestTimeout,
+		AllowPost: f.allowPost,
 		// One request per address first, each within seconds: a host that
 		// accepts and never answers is exit 3 at once.
 		Preflight: preflightTimeout,
