@@ -75,7 +75,7 @@ func TestConfigRunFromHelmTemplateOnStdin(t *testing.T) {
 	if got := failedCases(t, r.stdout); len(got) != 0 {
 		t.Errorf("failed cases %v", got)
 	}
-	if !strings.Contains(r.stderr, "route coverage: 4 of 4 routes (100.0%)") {
+	if !strings.Contains(r.stderr, "route coverage: 4 of 4 routes (100.0%)") || !strings.Contains(r.stderr, "routing input: <stdin>: 2 Gateways, 2 VirtualServices, 3 Services, 5 Deployments; ignored 5 objects") {
 		t.Errorf("stderr lacks full route coverage:\n%s", r.stderr)
 	}
 	// Every verdict names the route that matched.

@@ -190,3 +190,22 @@ func openConfigTier(ctx context.Context, rf routesFlags, stdin io.Reader) (*conf
 func (c *configTier) coverage(verdicts []check.Verdict, min float64) *report.RouteCoverage {
 	return &report.RouteCoverage{Report: coverage.Compute(c.tier.Model().Routes(), verdicts), Min: min}
 }
+
+// inputLine says what the tier was built from, for the run's log:
+// "routing input: 5 files (...), 2 Gateways, ...; ignored 5 objects: ...".
+func (c *configTier) inputLine() string {
+	in := c.tier.Model().Input()
+	names := make([]string, len(in.Sources))
+	for i, s := range in.Sources {
+		names[i] = s.Name
+	}
+	line := fmt.Sprintf("routing input: %s: %d Gateways, %d VirtualServices, %d Services, %d Deployments",
+		strings.Join(names, ", "), len(in.Gateways), len(in.VirtualServices), len(in.Services), len(in.Deployments))
+	if s := in.IgnoredSummary(); s != "" {
+		line += "; ignored " + s
+	}
+	if n := len(in.Notices); n > 0 {
+		line += fmt.Sprintf("; %d fields accepted but not evaluated (pretrain-check routes lists them)", n)
+	}
+	return line
+}

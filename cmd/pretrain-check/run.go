@@ -162,6 +162,9 @@ func runChecks(ctx context.Context, stdin io.Reader, stdout, stderr io.Writer, f
 		return err
 	}
 	defer closeTarget()
+	if config != nil {
+		fmt.Fprintln(stderr, config.inputLine())
+	}
 	if s, ok := tgt.(interface{ CheckEntries([]string) error }); ok {
 		if err := s.CheckEntries(declaredEntries(c)); err != nil {
 			return usageError(err)
