@@ -41,6 +41,7 @@ import (
 	"gitlab.wikimedia.org/repos/sre/pretrain-check/harness/identity"
 	"gitlab.wikimedia.org/repos/sre/pretrain-check/harness/istio"
 	"gitlab.wikimedia.org/repos/sre/pretrain-check/harness/mutate"
+	"gitlab.wikimedia.org/repos/sre/pretrain-check/harness/routing"
 	"gitlab.wikimedia.org/repos/sre/pretrain-check/harness/stub"
 )
 
@@ -78,22 +79,26 @@ func TestProxiesDifferential(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	inputs := []struct {
-		name string
-		muts []mutate.Mutation
-	}{{name: "example"}}
-	for _, m := range muts {
-		inputs = append(inputs, struct {
-			name string
-			muts []mutate.Mutation
-		}{"mutation " + m.Name, []mutate.Mutation{m}})
+	type input struct {
+		name  string
+		muts  []mutate.Mutation
+		yaml  string
+		extra extras
 	}
+	inputs := []input{{name: "example"}}
+	for _, m := range muts {
+		inputs = append(inputs, input{name: "mutation " + m.Name, muts: []mutate.Mutation{m}})
+	}
+	inputs = append(inputs, input{name: "constructs", yaml: constructs, extra: constructExtras})
 
 	pods := newPodSet(t)
 	total := tally{excluded: map[string]int{}}
 	for i, in := range inputs {
 		t.Run(in.name, func(t *testing.T) {
 			rin, err := configtarget.Input{Mutations: in.muts}.Read()
+			if in.yaml != "" {
+				rin, err = routing.Parse("constructs.yaml", []byte(in.yaml))
+			}
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -103,12 +108,18 @@ func TestProxiesDifferential(t *testing.T) {
 			}
 			addrs := pods.start(t, m)
 			px := startProxy(t, m, addrs, nil)
-			reqs := contractRequests(c)
+			var reqs []wireReq
+			if in.yaml == "" {
+				reqs = contractRequests(c)
+			}
 			nContract := len(reqs)
-			reqs = append(reqs, generate(mrand.New(mrand.NewPCG(seed, uint64(i))), m, generatedPerInput)...)
+			reqs = append(reqs, in.extra.directed...)
+			reqs = append(reqs, generateRequests(mrand.New(mrand.NewPCG(seed, uint64(i))), m, generatedPerInput, in.extra)...)
 			got := tally{excluded: map[string]int{}}
 			var fails []string
 			generated := 0
+			taken := map[string]bool{}
+			outcomes := map[istio.Outcome]int{}
 			for _, r := range reqs {
 				if why := excluded(r, px.cfg.JoinedHeaders); why != "" {
 					got.excluded[why]++
@@ -123,11 +134,30 @@ func TestProxiesDifferential(t *testing.T) {
 				if strings.HasPrefix(r.origin, "generated") {
 					generated++
 				}
-				if msg := px.compare(m, pods, r); msg != "" {
+				msg, d := px.compareDecision(m, pods, r)
+				if msg != "" {
 					fails = append(fails, msg)
 				}
+				if d.Route != nil {
+					taken[d.Route.String()] = true
+				}
+				outcomes[d.Outcome]++
 			}
-			t.Logf("%s: %d requests compared (%d contract cases, %d of %d generated), %d excluded", in.name, got.compared, got.compared-generated, generated, len(reqs)-nContract, got.excludedCount())
+			t.Logf("%s: %d requests compared (%d contract cases or directed, %d of %d generated), %d excluded", in.name, got.compared, got.compared-generated, generated, len(reqs)-nContract, got.excludedCount())
+			var untaken []string
+			for _, r := range m.Routes() {
+				if !taken[r.String()] {
+					untaken = append(untaken, r.String())
+				}
+			}
+			t.Logf("%s: outcomes compared: %d routed, %d no route, %d no backend, %d TLS failures; routes taken %d of %d",
+				in.name, outcomes[istio.Routed], outcomes[istio.NoRoute], outcomes[istio.NoBackend], outcomes[istio.TLSFailure], len(m.Routes())-len(untaken), len(m.Routes()))
+			switch {
+			case len(untaken) > 0 && in.yaml != "":
+				t.Errorf("routes no compared request took (the proof says nothing about them): %v", untaken)
+			case len(untaken) > 0:
+				t.Logf("%s: routes shadowed by the mutation, so taken by no request: %v", in.name, untaken)
+			}
 			if generated < minCompared {
 				t.Errorf("only %d generated requests compared, want at least %d", generated, minCompared)
 			}
@@ -515,6 +545,12 @@ func expectedRoute(d istio.Decision) string {
 
 // compare sends r to the proxy and asks the model; "" when they agree.
 func (p *proxy) compare(m *istio.Model, pods *podSet, r wireReq) string {
+	msg, _ := p.compareDecision(m, pods, r)
+	return msg
+}
+
+// compareDecision is compare, also returning the model's decision.
+func (p *proxy) compareDecision(m *istio.Model, pods *podSet, r wireReq) (string, istio.Decision) {
 	d := m.Route(r.modelRequest())
 	a := p.send(r, pods)
 	var why []string
@@ -536,10 +572,10 @@ func (p *proxy) compare(m *istio.Model, pods *podSet, r wireReq) string {
 		}
 	}
 	if len(why) == 0 {
-		return ""
+		return "", d
 	}
 	return fmt.Sprintf("disagreement: %s\n  request: %s\n  model:\n    %s\n  proxy: %s",
-		strings.Join(why, "; "), r, strings.Join(d.Lines(), "\n    "), a)
+		strings.Join(why, "; "), r, strings.Join(d.Lines(), "\n    "), a), d
 }
 
 // checkRefusal asserts the proxy's own refusal of an excluded request: 431
@@ -582,11 +618,11 @@ func contractRequests(c *contract.Contract) []wireReq {
 	return out
 }
 
-// generate draws n requests: the Gateways' hosts and lookalikes, SNIs
+// generateRequests draws n requests: the Gateways' hosts and lookalikes, SNIs
 // listed and not, paths with dot segments, encodings and queries, odd
 // methods, and X-Wikimedia-Debug values meant to trip an unanchored or
 // badly quoted match.
-func generate(rng *mrand.Rand, m *istio.Model, n int) []wireReq {
+func generateRequests(rng *mrand.Rand, m *istio.Model, n int, extra extras) []wireReq {
 	names := m.ServerNames()
 	pick := func(l []string) string { return l[rng.IntN(len(l))] }
 	hostVariants := func(h string) []string {
@@ -614,6 +650,9 @@ func generate(rng *mrand.Rand, m *istio.Model, n int) []wireReq {
 		"k8s-mw-pretrain\xff", "k8s-mw-pretrain\xe2\x82", "\u212a8s-mw-pretrain", "k8s_mw_pretrain", "k8s-mw-pretrai", "(backend=)?k8s-mw-pretrain.*",
 		"k8s-mw-pretrain\r\nX-Injected: 1", "k8s-mw-pretrain, backend=x", `"k8s-mw-pretrain"`, "k8s-mw-pretrain#", "k8s-mw-pretrain\\"}
 	xwdNames := []string{"X-Wikimedia-Debug", "x-wikimedia-debug", "X-WIKIMEDIA-DEBUG"}
+	paths = append(paths, extra.paths...)
+	methods = append(methods, extra.methods...)
+	extraHosts = append(extraHosts, extra.hosts...)
 
 	out := make([]wireReq, 0, n)
 	for i := range n {
@@ -666,12 +705,178 @@ func generate(rng *mrand.Rand, m *istio.Model, n int) []wireReq {
 				r.headers = append(r.headers, [2]string{"X-Other", pick(xwd)}, [2]string{pick(xwdNames), pick(xwd)})
 			}
 		}
+		if len(extra.headers) > 0 && rng.IntN(2) == 0 {
+			for range 1 + rng.IntN(2) {
+				h := extra.headers[rng.IntN(len(extra.headers))]
+				r.headers = append(r.headers, h)
+			}
+		}
 		if r.method == "POST" && rng.IntN(2) == 0 {
 			r.body = `{"database":"testwiki","type":"null"}`
 		}
 		out = append(out, r)
 	}
 	return out
+}
+
+// extras are requests aimed at an input's own constructs.
+type extras struct {
+	paths, methods, hosts []string
+	headers               [][2]string
+	// directed requests are sent as they are, whatever the seed.
+	directed []wireReq
+}
+
+// directed builds a request to site.example.
+func directed(method, target string, headers ...string) wireReq {
+	host := "site.example"
+	r := wireReq{origin: "directed", sni: host, method: method, target: target, host: &host}
+	for i := 0; i+1 < len(headers); i += 2 {
+		r.headers = append(r.headers, [2]string{headers[i], headers[i+1]})
+	}
+	return r
+}
+
+// constructs is an input with every match the example lacks: query
+// parameters (exact, presence, regex), authority, withoutHeaders,
+// ignoreUriCase (exact and prefix), method and uri regexes, header
+// prefixes, wildcard server and VirtualService hosts, and weights.
+const constructs = `apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata: {name: gw, namespace: web}
+spec:
+  servers:
+  - port: {number: 443, name: https, protocol: HTTPS}
+    hosts: [site.example, "*.wild.example"]
+    tls: {mode: SIMPLE}
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: narrow, namespace: web}
+spec:
+  gateways: [gw]
+  hosts: ["*.b.wild.example"]
+  http:
+  - name: narrow
+    route:
+    - destination: {host: canary-svc}
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: vs, namespace: web}
+spec:
+  gateways: [gw]
+  hosts: [site.example, "*.wild.example"]
+  http:
+  - name: query-exact-or-present
+    route: [{destination: {host: main-svc}}]
+    match:
+    - queryParams: {action: {exact: raw}}
+    - queryParams: {debug: {}}
+  - name: query-regex
+    route: [{destination: {host: main-svc}}]
+    match:
+    - queryParams: {title: {regex: "Main_.*"}}
+  - name: authority
+    route: [{destination: {host: main-svc}}]
+    match:
+    - authority: {prefix: "SITE.example:"}
+  - name: without-header
+    route: [{destination: {host: main-svc}}]
+    match:
+    - uri: {prefix: /api}
+      withoutHeaders: {x-skip: {}}
+  - name: fold-exact
+    route: [{destination: {host: main-svc}}]
+    match:
+    - uri: {exact: /Wiki/Kelvin}
+      ignoreUriCase: true
+  - name: fold-prefix
+    route: [{destination: {host: main-svc}}]
+    match:
+    - uri: {prefix: /CASE/}
+      ignoreUriCase: true
+  - name: method-regex
+    route: [{destination: {host: main-svc}}]
+    match:
+    - method: {regex: "P(UT|ATCH)"}
+  - name: header-prefix-and-regex
+    route: [{destination: {host: main-svc}}]
+    match:
+    - headers:
+        x-b: {prefix: ab}
+        x-c: {regex: "[0-9]+|none"}
+  - name: uri-regex
+    route: [{destination: {host: main-svc}}]
+    match:
+    - uri: {regex: "/r/[0-9]+(/.*)?"}
+  - name: no-pods
+    route: [{destination: {host: nopods-svc}}]
+    match:
+    - headers: {x-empty: {exact: "1"}}
+  - name: split
+    route:
+    - destination: {host: main-svc}
+      weight: 75
+    - destination: {host: canary-svc}
+      weight: 25
+---
+apiVersion: v1
+kind: Service
+metadata: {name: main-svc, namespace: web}
+spec:
+  selector: {release: main}
+  ports: [{port: 4457}]
+---
+apiVersion: v1
+kind: Service
+metadata: {name: canary-svc, namespace: web}
+spec:
+  selector: {release: canary}
+  ports: [{port: 4457}]
+---
+apiVersion: v1
+kind: Service
+metadata: {name: nopods-svc, namespace: web}
+spec:
+  selector: {release: none}
+  ports: [{port: 4457}]
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: web.eqiad.main, namespace: web}
+spec:
+  replicas: 2
+  selector: {matchLabels: {release: main}}
+  template:
+    metadata: {labels: {release: main}}
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: web.eqiad.canary, namespace: web}
+spec:
+  replicas: 1
+  selector: {matchLabels: {release: canary}}
+  template:
+    metadata: {labels: {release: canary}}
+`
+
+var constructExtras = extras{
+	paths: []string{"/?action=raw", "/?action=raw&x", "/?x=1&action=raw", "/?action=rawx", "/?action=", "/?action", "/?x&action=raw&action=no",
+		"/?action=no&action=raw", "/?debug", "/?debug=1", "/?debugx", "/?title=Main_Page", "/?title=Main_Page&title=x", "/?title=x&title=Main_Page",
+		"/?title=Main_%50", "/?title=Main_&x=1", "/?title=Main", "/api", "/api/x", "/apix?y", "/Wiki/Kelvin", "/wiki/kelvin", "/WIKI/KELVIN?x",
+		"/wiki/%E2%84%AAelvin", "/Wiki/Kelvin/", "/case/x", "/CASE/y", "/Case/", "/case", "/r/12", "/r/12/x", "/r/x", "/r/12?q", "/r/", "/r/1/../2"},
+	methods: []string{"PUT", "PATCH", "PATCHX", "put"},
+	hosts: []string{"site.example", "SITE.example:443", "SITE.example:", "site.example:443", "a.wild.example", "a.b.wild.example", "b.wild.example",
+		"wild.example", ".wild.example", "x.a.b.wild.example", "A.B.WILD.EXAMPLE:8443"},
+	headers: [][2]string{{"X-Skip", ""}, {"X-Skip", "1"}, {"x-b", "abc"}, {"X-B", "xab"}, {"X-B", "AB"}, {"X-C", "42"}, {"X-C", "none"},
+		{"X-C", "4 2"}, {"X-C", "nonE"}, {"x-c", ""}, {"X-Empty", "1"}, {"X-Empty", "1 "}},
+	directed: []wireReq{
+		directed("GET", "/?x&action=raw"), directed("GET", "/?debug"), directed("GET", "/?title=Main_Page"),
+		directed("GET", "/api/x"), directed("GET", "/api/x", "X-Skip", "1"), directed("GET", "/wIKI/kelvin"), directed("GET", "/case/x"),
+		directed("PATCH", "/"), directed("GET", "/", "X-B", "abc", "X-C", "42"), directed("GET", "/", "X-B", "abc", "X-C", "4", "X-C", "2"),
+		directed("GET", "/r/12/x"), directed("GET", "/", "X-Empty", "1"), directed("GET", "/other"),
+	},
 }
 
 // testCert makes a CA and a serving certificate for names (the Gateways'

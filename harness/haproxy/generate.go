@@ -141,6 +141,11 @@ func Generate(m *istio.Model, opts Options) (Config, error) {
 		return Config{}, fmt.Errorf("generate haproxy config: %w", errors.Join(g.errs...))
 	}
 	text := g.render()
+	for _, m := range regPatternRE.FindAllStringSubmatch(text, -1) {
+		if !safePattern(m[1]) {
+			g.errs = append(g.errs, fmt.Errorf("check pattern %q: holds a character that is not safe in a quoted haproxy.cfg word", m[1]))
+		}
+	}
 	if len(g.errs) > 0 {
 		return Config{}, fmt.Errorf("generate haproxy config: %w", errors.Join(g.errs...))
 	}
@@ -478,7 +483,7 @@ func queryCond(name string, sm *networking.StringMatch) (string, error) {
 	var acceptsEmpty bool
 	switch t := sm.GetMatchType().(type) {
 	case nil:
-		value, acceptsEmpty = `[^&]*`, true
+		value, acceptsEmpty = notAmp+`*`, true
 	case *networking.StringMatch_Exact:
 		if strings.Contains(t.Exact, "&") {
 			value = `(?!)`
@@ -490,7 +495,7 @@ func queryCond(name string, sm *networking.StringMatch) (string, error) {
 		if strings.Contains(t.Prefix, "&") {
 			value = `(?!)`
 		} else {
-			value = literalBytes(t.Prefix) + `[^&]*`
+			value = literalBytes(t.Prefix) + notAmp + `*`
 		}
 		acceptsEmpty = t.Prefix == ""
 	case *networking.StringMatch_Regex:
@@ -506,13 +511,16 @@ func queryCond(name string, sm *networking.StringMatch) (string, error) {
 	lit := literalBytes(name)
 	// Skip the parameters before the first one named name; that one's
 	// value (after "=", or "" without "=") must match.
-	skip := `(?:(?!` + lit + `(?:=|&|\z))[^&]*&)*`
+	skip := `(?:(?!` + lit + `(?:=|\x26|\z))` + notAmp + `*\x26)*`
 	val := `=(?:` + value + `)`
 	if acceptsEmpty {
 		val = `(?:` + val + `)?`
 	}
-	return regTerm("query", `\A`+skip+lit+val+`(?:&|\z)`), nil
+	return regTerm("query", `\A`+skip+lit+val+`(?:\x26|\z)`), nil
 }
+
+// notAmp is any byte but "&".
+const notAmp = `[\x00-\x25\x27-\xFF]`
 
 // staticMatch evaluates a StringMatch on a value known when generating
 // (the scheme).
@@ -533,6 +541,9 @@ func staticMatch(sm *networking.StringMatch, v string) (bool, error) {
 	}
 	return false, fmt.Errorf("string match %T is not translated", sm.GetMatchType())
 }
+
+// regPatternRE finds the patterns of -m reg terms.
+var regPatternRE = regexp.MustCompile(`-m reg '([^']*)'`)
 
 // plainRE is a value written as is after -m str / -m beg: it cannot be
 // read as a flag, and needs no quoting.
