@@ -17,6 +17,7 @@ import (
 
 	"gitlab.wikimedia.org/repos/sre/pretrain-check/harness/contract"
 	"gitlab.wikimedia.org/repos/sre/pretrain-check/harness/identity"
+	"gitlab.wikimedia.org/repos/sre/pretrain-check/harness/probe"
 	"gitlab.wikimedia.org/repos/sre/pretrain-check/harness/stub"
 	"gitlab.wikimedia.org/repos/sre/pretrain-check/harness/target"
 )
@@ -126,13 +127,8 @@ func send(t *testing.T, client *http.Client, r *Replica, c rcase) answer {
 		t.Fatalf("%s: read body: %v", c, err)
 	}
 	a := answer{status: resp.StatusCode, header: resp.Header, body: string(body)}
-	if v := resp.Header.Get(identity.Header); v != "" {
-		id, err := identity.ParseHeader(v)
-		if err != nil {
-			t.Fatalf("%s: %v", c, err)
-		}
-		a.backend = id.Backend()
-	}
+	// Who answered, as production says it: the Server header.
+	a.backend = probe.Identify(resp.Header).Backend()
 	return a
 }
 
@@ -483,14 +479,7 @@ func TestMeshThroughForward(t *testing.T) {
 		if out.From.Backend() != "mw-pretrain/mesh-client" {
 			t.Errorf("forward %s %s: expected from mw-pretrain/mesh-client, got %s", c.entry, c.host, out.From)
 		}
-		var got string
-		if v := out.Headers[identity.Header]; len(v) == 1 {
-			id, err := identity.ParseHeader(v[0])
-			if err != nil {
-				t.Fatal(err)
-			}
-			got = id.Backend()
-		}
+		got := probe.Identify(http.Header(out.Headers)).Backend()
 		if !slices.Contains(strings.Split(c.want, "|"), got) {
 			t.Errorf("forward %s %s: expected %s, got %q", c.entry, c.host, c.want, got)
 		}

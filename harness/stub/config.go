@@ -1,11 +1,12 @@
 // Package stub is a small HTTP server that stands in for every MediaWiki
 // pod: it answers like MediaWiki's web or jobrunner pods do for the routes
 // pretrain-check probes, and says who it is on every response (the Server
-// header with the pod name, as production does, and the machine-readable
-// identity.Header). Faults (latency, error rate, forced status) can be
+// header with the pod name, as production does, and, only when asked, the
+// machine-readable identity.Header). Faults (latency, error rate, forced status) can be
 // injected from its configuration and, when enabled, per request.
 //
-// Routes (every response carries Server: <pod> and identity.Header):
+// Routes (every response carries Server: <pod>, and identity.Header when
+// Config.IdentityHeader asks for it):
 //
 //	both roles  /w/health-check.php                     200 echo
 //	web         /, /wiki/*, /w/index.php, /w/rest.php/*  200 echo
@@ -59,6 +60,10 @@ type Config struct {
 	ErrorRate    float64           // 0..1 share of responses answered 503
 	ForcedStatus int               // when non-zero every response gets this status
 	HeaderFaults bool              // allow per-request fault headers (off by default)
+	// IdentityHeader adds identity.Header to every response. Off by
+	// default: production offers only Server (the pod name), so every
+	// replica run identifies pods the way a live run must.
+	IdentityHeader bool
 }
 
 // Validate reports every problem with the configuration at once.

@@ -119,7 +119,9 @@ func (h *handler) faultsFor(r *http.Request) (faults, error) {
 func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	hdr := w.Header()
 	hdr["Server"] = h.serverHdr
-	hdr[identity.Header] = h.identityHdr
+	if h.cfg.IdentityHeader {
+		hdr[identity.Header] = h.identityHdr
+	}
 
 	f, err := h.faultsFor(r)
 	if err != nil {

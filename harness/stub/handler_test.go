@@ -28,8 +28,11 @@ func jobrunnerIdentity() identity.Identity {
 	return identity.Identity{Namespace: "mw-pretrain", Release: "jobrunner", DC: "eqiad", Pod: jobrunnerPod, Role: RoleJobrunner}
 }
 
+// mustHandler builds a handler that also sends identity.Header: these
+// tests read both; TestIdentityHeaderOnlyWhenAsked covers the default.
 func mustHandler(t testing.TB, cfg Config) http.Handler {
 	t.Helper()
+	cfg.IdentityHeader = true
 	h, err := NewHandler(cfg)
 	if err != nil {
 		t.Fatalf("NewHandler: %v", err)
@@ -432,5 +435,23 @@ func checkJSONString(t *testing.T, s string) {
 	_ = json.Unmarshal(ref, &want)
 	if got != want {
 		t.Fatalf("appendJSONString(%q) decodes to %q, encoding/json gives %q", s, got, want)
+	}
+}
+
+// By default a stub is identified as production's pods are, by Server
+// alone: every replica run exercises the path a live run depends on.
+func TestIdentityHeaderOnlyWhenAsked(t *testing.T) {
+	for _, asked := range []bool{false, true} {
+		h, err := NewHandler(Config{Identity: webIdentity(), IdentityHeader: asked})
+		if err != nil {
+			t.Fatal(err)
+		}
+		w := serve(h, http.MethodGet, "/wiki/Main_Page", "test.wikipedia.org", "", nil)
+		if got := w.Header().Get("Server"); got != webPod {
+			t.Errorf("asked %v: Server %q, want %q", asked, got, webPod)
+		}
+		if got := w.Header().Get(identity.Header) != ""; got != asked {
+			t.Errorf("asked %v: %s present = %v", asked, identity.Header, got)
+		}
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"gitlab.wikimedia.org/repos/sre/pretrain-check/harness/identity"
 	"io"
 	"net"
 	"strconv"
@@ -102,6 +103,16 @@ var settings = []setting{
 				return errors.New("want true or false")
 			}
 			o.Config.HeaderFaults = b
+			return nil
+		}},
+	{flag: "identity-header", envs: []string{"MWSTUB_IDENTITY_HEADER"}, def: "false", bool: true,
+		usage: "also send the machine-readable " + identity.Header + " header (off: Server alone says who answered, as in production)",
+		apply: func(o *Options, v string) error {
+			b, err := strconv.ParseBool(v)
+			if err != nil {
+				return errors.New("want true or false")
+			}
+			o.Config.IdentityHeader = b
 			return nil
 		}},
 }
