@@ -289,7 +289,6 @@ func (r wireReq) modelRequest() istio.Request {
 // Classes of requests excluded from the comparison, each with its reason.
 const (
 	classUnsendable    = "a header value holding CR, LF, NUL or another control character: not sendable in HTTP/1.1 (RFC 9110 5.5); Go's client refuses it, and a raw one would have the proxy read another request than the model is asked about"
-	classUnicodeHost   = "a Host the model lowercases differently from ASCII (strings.ToLower maps U+212A KELVIN SIGN to k, U+0130 to i, invalid UTF-8 to U+FFFD): Envoy and HAProxy lowercase ASCII only, a model divergence reported, not translated"
 	classInvalidTarget = "a request-target that is not origin-form (RFC 9112 3.2: a raw \"#\", space or control character): HAProxy answers 400 before routing, asserted instead; Envoy refuses it too"
 	classTooMany       = "more lines of one matched header than the proxy joins (haproxy.MaxHeaderLines): the proxy refuses with 431, asserted instead"
 )
@@ -305,12 +304,6 @@ func excluded(r wireReq, joined []string) string {
 		}
 		counts[strings.ToLower(h[0])]++
 	}
-	if r.host != nil {
-		h := stripPortLikeModel(owsTrim(*r.host))
-		if strings.ToLower(h) != asciiLower(h) {
-			return classUnicodeHost
-		}
-	}
 	for name, n := range counts {
 		if n > MaxHeaderLines && contains(joined, name) {
 			return classTooMany
@@ -319,28 +312,7 @@ func excluded(r wireReq, joined []string) string {
 	return ""
 }
 
-func stripPortLikeModel(host string) string {
-	if strings.HasPrefix(host, "[") {
-		if i := strings.Index(host, "]"); i >= 0 {
-			return host[:i+1]
-		}
-		return host
-	}
-	if i := strings.LastIndexByte(host, ':'); i >= 0 {
-		return host[:i]
-	}
-	return host
-}
 
-func asciiLower(s string) string {
-	b := []byte(s)
-	for i, c := range b {
-		if c >= 'A' && c <= 'Z' {
-			b[i] = c + 'a' - 'A'
-		}
-	}
-	return string(b)
-}
 
 // podSet runs one stub per replica of every Deployment, named like
 // production's pods, shared by every input.

@@ -166,7 +166,7 @@ func (m *Model) Route(req Request) Decision {
 		d.Reason = fmt.Sprintf("no Gateway server listens on port %d", port)
 		return d
 	case proto == "HTTPS":
-		sni := strings.ToLower(req.SNI)
+		sni := asciiLower(req.SNI)
 		var best *server
 		bestRank := -1
 		for _, s := range servers {
@@ -209,7 +209,7 @@ func (m *Model) Route(req Request) Decision {
 	// bound to the Gateway, exported to its namespace, serves the hosts
 	// that match both its hosts and the server's; the most specific domain
 	// wins. The Host is compared without its port, case-insensitively.
-	host := strings.ToLower(stripPort(req.Host))
+	host := asciiLower(stripPort(req.Host))
 	var vs *virtualService
 	var via *server
 	bestRank := -1

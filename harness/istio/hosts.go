@@ -11,7 +11,7 @@ import "strings"
 // Istio API reference: networking.istio.io Gateway "Server.hosts" and
 // VirtualService "hosts" (wildcard prefix "*").
 func hostMatches(pattern, host string) bool {
-	pattern = strings.ToLower(pattern)
+	pattern = asciiLower(pattern)
 	switch {
 	case pattern == "*":
 		return true
@@ -72,9 +72,9 @@ type serverHost struct {
 // exposed by this gateway ... in namespace/dnsName format ... * selects
 // VirtualServices in any namespace, . in the Gateway's namespace".
 func parseServerHost(raw, gatewayNamespace string) serverHost {
-	sh := serverHost{raw: raw, host: strings.ToLower(raw)}
+	sh := serverHost{raw: raw, host: asciiLower(raw)}
 	if ns, h, ok := strings.Cut(raw, "/"); ok {
-		sh.host = strings.ToLower(h)
+		sh.host = asciiLower(h)
 		switch ns {
 		case ".":
 			sh.namespace = gatewayNamespace
@@ -90,4 +90,22 @@ func parseServerHost(raw, gatewayNamespace string) serverHost {
 // host.
 func (sh serverHost) allows(ns string) bool {
 	return sh.namespace == "" || sh.namespace == ns
+}
+
+// asciiLower lowercases A-Z only, as Envoy compares hosts and SNI: Go's
+// strings.ToLower would also fold non-ASCII letters (U+212A KELVIN SIGN to
+// "k"), which Envoy and the replica's proxy never do.
+func asciiLower(s string) string {
+	b := []byte(s)
+	for i, c := range b {
+		if 'A' <= c && c <= 'Z' {
+			b[i] = c + ('a' - 'A')
+		}
+	}
+	return string(b)
+}
+
+// asciiEqualFold is strings.EqualFold for A-Z only (Envoy's ignore_case).
+func asciiEqualFold(a, b string) bool {
+	return len(a) == len(b) && asciiLower(a) == asciiLower(b)
 }

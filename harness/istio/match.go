@@ -42,12 +42,12 @@ func (s stringMatch) matches(v string) bool {
 	switch s.kind {
 	case "exact":
 		if s.fold {
-			return strings.EqualFold(v, s.pattern)
+			return asciiEqualFold(v, s.pattern)
 		}
 		return v == s.pattern
 	case "prefix":
 		if s.fold {
-			return len(v) >= len(s.pattern) && strings.EqualFold(v[:len(s.pattern)], s.pattern)
+			return len(v) >= len(s.pattern) && asciiEqualFold(v[:len(s.pattern)], s.pattern)
 		}
 		return strings.HasPrefix(v, s.pattern)
 	case "regex":

@@ -234,7 +234,7 @@ func (m *Model) addVirtualService(v *routing.VirtualService, ps *routing.Problem
 			bad(fmt.Sprintf("spec.hosts[%d]", i), "invalid host %q", h)
 			continue
 		}
-		vs.hosts = append(vs.hosts, strings.ToLower(h))
+		vs.hosts = append(vs.hosts, asciiLower(h))
 	}
 	if len(v.Spec.GetHosts()) == 0 {
 		bad("spec.hosts", "missing: a VirtualService needs at least one host")

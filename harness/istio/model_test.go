@@ -239,6 +239,8 @@ func TestRouteTraps(t *testing.T) {
 		{"a VirtualService bound elsewhere does not apply", with(a("GET", "/"), func(r *Request) { r.Host = "b.example.org" }), "no route (404)", `Host "b.example.org" matches no VirtualService bound to mw-pretrain/gw-a`},
 		{"plain HTTP server", with(a("GET", "/"), func(r *Request) { r.SNI, r.Port, r.Host = "", 80, "anything.example" }), "routed vh#0 db:1.00", ""},
 		{"no listener on the port", with(a("GET", "/"), func(r *Request) { r.Port = 8443 }), "TLS handshake failure", "no Gateway server listens on port 8443"},
+		// Envoy lowercases ASCII only: a Kelvin sign is not a "k".
+		{"ignoreUriCase is ASCII only", a("GET", "/ca\u017fey/page"), "routed va#9 da:1.00", ""},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -405,5 +407,22 @@ spec:
 	}
 	if strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Errorf("problems:\n got: %s\nwant: %s", strings.Join(got, "\n      "), strings.Join(want, "\n      "))
+	}
+}
+
+// Envoy lowercases hosts and SNI in ASCII only: a Kelvin sign (U+212A),
+// which Go's strings.ToLower turns into "k", is not a "k" there.
+func TestHostsFoldASCIIOnly(t *testing.T) {
+	for _, c := range []struct {
+		pattern, host string
+		want          bool
+	}{
+		{"k8s.example", "K8S.EXAMPLE", true},
+		{"k8s.example", "\u212a8s.example", false},
+		{"*.k8s.example", "a.\u212a8s.example", false},
+	} {
+		if got := hostMatches(c.pattern, asciiLower(c.host)); got != c.want {
+			t.Errorf("hostMatches(%q, %q) = %v, want %v", c.pattern, c.host, got, c.want)
+		}
 	}
 }
