@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"os"
 	"path/filepath"
 	"time"
 
@@ -36,7 +37,9 @@ func (f *replicaFlags) register(fl *pflag.FlagSet, withUp bool) {
 	}
 	fl.StringVar(&f.profile, "profile", "", "airgap (images built here) or upstream (kindest/node, ingress-nginx); default: $PRETRAIN_PROFILE, else airgap")
 	fl.StringVar(&f.reportDir, "report-dir", filepath.Join("_output", "up"), "write diagnostics here when bring-up fails")
-	fl.BoolVar(&f.keep, "keep", false, "keep the cluster even when bring-up fails (for debugging)")
+	fl.BoolVar(&f.keep, "keep-on-failure", false, "keep the cluster when bring-up fails or is interrupted (for debugging); a successful up always keeps it")
+	fl.BoolVar(&f.keep, "keep", false, "")
+	_ = fl.MarkDeprecated("keep", "use --keep-on-failure")
 	fl.DurationVar(&f.timeout, "timeout", 15*time.Minute, "give up on bring-up after this long")
 }
 
@@ -54,10 +57,19 @@ func (f *replicaFlags) options() ([]cluster.Option, error) {
 	if f.reportDir != "" {
 		opts = append(opts, cluster.WithReportDir(f.reportDir))
 	}
-	if f.profile != "" {
-		opts = append(opts, cluster.WithProfile(f.profile))
+	if profile := profileFor(f.profile, os.Getenv); profile != "" {
+		opts = append(opts, cluster.WithProfile(profile))
 	}
 	return opts, nil
+}
+
+// profileFor is --profile, else $PRETRAIN_PROFILE, else "" (the default,
+// airgap).
+func profileFor(flag string, getenv func(string) string) string {
+	if flag != "" {
+		return flag
+	}
+	return getenv("PRETRAIN_PROFILE")
 }
 
 func newUpCommand() *cobra.Command {
@@ -68,7 +80,7 @@ func newUpCommand() *cobra.Command {
 		Long: `Create (or reuse) the kind cluster, load the images built by "make images",
 apply fixtures/kind, wait for every Deployment and probe every entry point
 until it converges. One line per step. On failure or Ctrl-C: the failing step,
-diagnostics, and the cluster deleted unless --keep. Then: run --target kind,
+diagnostics, and the cluster deleted unless --keep-on-failure. Then: run --target kind,
 and down.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {

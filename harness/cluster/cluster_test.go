@@ -443,3 +443,25 @@ func TestConfiguredDeployments(t *testing.T) {
 		t.Errorf("expected the proxies that mount ConfigMaps %s, got %s", want, strings.Join(got, ","))
 	}
 }
+
+func TestKeepPolicy(t *testing.T) {
+	for _, c := range []struct {
+		in                   string
+		onSuccess, onFailure bool
+	}{
+		{"", false, false}, {"never", false, false}, {"0", false, false},
+		{"1", true, true}, {"always", true, true}, {"true", true, true},
+		{"on-failure", false, true},
+	} {
+		p, err := ParseKeepPolicy(c.in)
+		if err != nil {
+			t.Fatalf("%q: %v", c.in, err)
+		}
+		if p.Keep(false) != c.onSuccess || p.Keep(true) != c.onFailure {
+			t.Errorf("%q: keep on success %v, on failure %v; want %v, %v", c.in, p.Keep(false), p.Keep(true), c.onSuccess, c.onFailure)
+		}
+	}
+	if _, err := ParseKeepPolicy("sometimes"); err == nil || !strings.Contains(err.Error(), "on-failure") {
+		t.Errorf("bad policy: %v", err)
+	}
+}

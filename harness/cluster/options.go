@@ -208,3 +208,33 @@ func buildOptions(opts []Option) (options, error) {
 	}
 	return o, nil
 }
+
+// KeepPolicy says when a finished run keeps its cluster: never, always,
+// or only when something failed (to look at what went wrong).
+type KeepPolicy string
+
+// Keep policies, as PRETRAIN_E2E_KEEP (E2E_KEEP) spells them.
+const (
+	KeepNever     KeepPolicy = ""
+	KeepAlways    KeepPolicy = "always"
+	KeepOnFailure KeepPolicy = "on-failure"
+)
+
+// ParseKeepPolicy reads "" (never), "1", "true" or "always", and
+// "on-failure".
+func ParseKeepPolicy(s string) (KeepPolicy, error) {
+	switch s {
+	case "", "0", "false", "never":
+		return KeepNever, nil
+	case "1", "true", "always":
+		return KeepAlways, nil
+	case "on-failure":
+		return KeepOnFailure, nil
+	}
+	return KeepNever, fmt.Errorf("keep policy %q: want always (or 1), on-failure or never (or empty)", s)
+}
+
+// Keep reports whether the cluster stays, given whether the run failed.
+func (p KeepPolicy) Keep(failed bool) bool {
+	return p == KeepAlways || (p == KeepOnFailure && failed)
+}

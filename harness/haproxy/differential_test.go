@@ -312,8 +312,6 @@ func excluded(r wireReq, joined []string) string {
 	return ""
 }
 
-
-
 // podSet runs one stub per replica of every Deployment, named like
 // production's pods, shared by every input.
 type podSet struct {

@@ -12,7 +12,8 @@
 //	PRETRAIN_IMAGES_MANIFEST  the images manifest (default _output/images.json,
 //	                          written by go run ./cmd/pretrain-images)
 //	PRETRAIN_REPORT_DIR       reports and diagnostics (default _output/e2e)
-//	PRETRAIN_E2E_KEEP=1       keep the cluster, on success or failure
+//	PRETRAIN_E2E_KEEP=1       keep the cluster, on success or failure (also "always");
+//	                          "on-failure" keeps it only when something failed
 //	PRETRAIN_E2E_FAULTS       comma-separated faults to prove (default: all;
 //	                          "none" skips the fault proofs)
 //	PRETRAIN_E2E_CLUSTER      kind cluster name (default pretrain-check)

@@ -14,6 +14,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -50,10 +51,20 @@ const (
 var (
 	root    string
 	replica *cluster.Replica
-	keep    bool
+	keep    cluster.KeepPolicy // PRETRAIN_E2E_KEEP
+	failed  atomic.Bool        // a test failed: KeepOnFailure keeps the cluster
 	runCtx  context.Context
 	logger  = os.Stdout
 )
+
+// noteFailure records, when t ends, whether it failed (for the keep policy).
+func noteFailure(t *testing.T) {
+	t.Cleanup(func() {
+		if t.Failed() {
+			failed.Store(true)
+		}
+	})
+}
 
 func repoRoot() string {
 	abs, err := filepath.Abs(filepath.Join("..", ".."))
@@ -83,7 +94,11 @@ func TestMain(m *testing.M) {
 	if os.Getenv(envChild) != "" {
 		os.Exit(m.Run())
 	}
-	keep = os.Getenv(envKeep) != ""
+	var err error
+	if keep, err = cluster.ParseKeepPolicy(os.Getenv(envKeep)); err != nil {
+		fmt.Fprintf(os.Stderr, "ERROR: %s: %v\n", envKeep, err)
+		os.Exit(2)
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	runCtx = ctx
 	testEnv, err := env.NewWithContext(ctx, envconf.New())
@@ -109,7 +124,7 @@ func bringUp(ctx context.Context, _ *envconf.Config) (context.Context, error) {
 		cluster.WithConfigFile(filepath.Join(root, cluster.DefaultConfigFile)),
 		cluster.WithFixtures(filepath.Join(root, cluster.DefaultFixtures)),
 		cluster.WithImages(m.Images),
-		cluster.WithKeep(keep),
+		cluster.WithKeep(keep != cluster.KeepNever), // a failed bring-up is a failure
 		cluster.WithReportDir(reportDir()),
 		cluster.WithLogger(logger),
 	)
@@ -121,8 +136,8 @@ func tearDown(ctx context.Context, _ *envconf.Config) (context.Context, error) {
 	if replica == nil {
 		return ctx, nil
 	}
-	if keep {
-		fmt.Fprintf(logger, "[down] keeping cluster %q (%s)\n", replica.Name(), envKeep)
+	if keep.Keep(failed.Load()) {
+		fmt.Fprintf(logger, "[down] keeping cluster %q (%s=%s)\n", replica.Name(), envKeep, keep)
 		return ctx, nil
 	}
 	dctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
@@ -219,6 +234,7 @@ func runChild(ctx context.Context, dir string, pollTimeout time.Duration, ginkgo
 
 // TestSuites: every suite, latency budgets included, passes on the replica.
 func TestSuites(t *testing.T) {
+	noteFailure(t)
 	dir := filepath.Join(reportDir(), "suites")
 	var res childRun
 	err := cluster.Timed(runCtx, logger, "e2e", "suites", 30*time.Minute, func(ctx context.Context) (string, error) {
@@ -240,6 +256,7 @@ func TestSuites(t *testing.T) {
 // ingress-nginx, which need a registry) stays valid: its manifests pass a
 // server-side dry-run on the replica's API server.
 func TestUpstreamProfileDryRun(t *testing.T) {
+	noteFailure(t)
 	var n int
 	err := cluster.Timed(runCtx, logger, "e2e", "dry-run", 2*time.Minute, func(ctx context.Context) (string, error) {
 		var err error
@@ -255,6 +272,7 @@ func TestUpstreamProfileDryRun(t *testing.T) {
 // name exactly the cases the fault breaks; the replica is restored after
 // each (and the restore is itself checked).
 func TestFaults(t *testing.T) {
+	noteFailure(t)
 	faults := cluster.Faults()
 	if sel := os.Getenv(envFaults); sel != "" {
 		if sel == "none" {
