@@ -28,7 +28,11 @@ func newContractCommand() *cobra.Command {
 
 Every case and budget must name its source: the production file it encodes
 ("<owner>/<repo> <path>@<commit>") or "planned: <task> step <n>" for
-behaviour production has not enabled. --sources lists them.`,
+behaviour production has not enabled. A planned case must name the feature
+(rollout step) it depends on and say, with expect_off, what happens while
+that feature is off; a feature name the contract does not declare, or a
+feature case without both expectations, is an error. --sources lists the
+sources.`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, files []string) error {
 			var failed []string
@@ -41,7 +45,10 @@ behaviour production has not enabled. --sources lists them.`,
 				}
 				// A check without a source is an error: nobody could tell
 				// whether it encodes production or a wish.
-				if ps := contract.CheckSources(c); len(ps) > 0 {
+				// A planned case without a feature would expect the plan
+				// from every target, production included.
+				ps := append(contract.CheckSources(c), contract.CheckFeatures(c)...)
+				if len(ps) > 0 {
 					fmt.Fprintln(cmd.ErrOrStderr(), (&contract.Problems{List: ps}).Error())
 					failed = append(failed, f)
 					continue
@@ -54,8 +61,8 @@ behaviour production has not enabled. --sources lists them.`,
 				if flags.sources {
 					writeSources(cmd.OutOrStdout(), f, c)
 				}
-				fmt.Fprintf(cmd.OutOrStdout(), "%s: ok (%d cases, %d of them planned, %d backends, %d entry points, %d budgets)\n",
-					f, len(c.Cases), countPlanned(c), len(c.Backends), len(c.Entries), len(c.Budgets))
+				fmt.Fprintf(cmd.OutOrStdout(), "%s: ok (%d cases, %d of them planned, %d features, %d backends, %d entry points, %d budgets)\n",
+					f, len(c.Cases), countPlanned(c), len(c.Features), len(c.Backends), len(c.Entries), len(c.Budgets))
 			}
 			if len(failed) > 0 {
 				return usageError(fmt.Errorf("contract lint: %d of %d files have problems", len(failed), len(files)))

@@ -129,3 +129,31 @@ func TestLintPrintsEveryProblem(t *testing.T) {
 		t.Errorf("want every problem (>= 10) with file:line:col, got %d:\n%s", n, stderr)
 	}
 }
+
+// contract lint fails a planned case without a feature, and --sources
+// still lists the sources of a contract with features.
+func TestLintFeatures(t *testing.T) {
+	dir := t.TempDir()
+	bad := filepath.Join(dir, "planned.yaml")
+	os.WriteFile(bad, []byte(`version: 1
+features: [{name: step-one, source: "planned: T1 step 1"}]
+backends: [{name: ns/a}]
+entries: [{name: e}]
+cases:
+  - name: c
+    source: "planned: T1 step 1"
+    entry: e
+    labels: [host]
+    request: {method: GET, host: h.example, path: /}
+    expect: {served_by: ns/a}
+`), 0o644)
+	code, _, stderr := execute(t, "contract", "lint", bad)
+	if code != exitUsage || !strings.Contains(stderr, `planned.yaml:6:5: case "c" is planned (planned: T1 step 1) but names no feature`) {
+		t.Errorf("lint of a planned case without a feature: exit %d\n%s", code, stderr)
+	}
+	code, stdout, stderr := execute(t, "contract", "lint", "--sources", "../../fixtures/contract/pretrain.yaml")
+	if code != exitPassed || !strings.Contains(stdout, "planned: T427666 step 1\n    cases: edge-testwiki-main-page") ||
+		!strings.Contains(stdout, "3 features") {
+		t.Errorf("lint --sources: exit %d\n%s\n%s", code, stdout, stderr)
+	}
+}

@@ -23,6 +23,9 @@ func Lint(c *Contract) []Problem {
 	for _, cs := range c.Cases {
 		usedEntry[cs.Entry] = true
 		usedBackend[cs.Expect.ServedBy] = true
+		if cs.ExpectOff != nil {
+			usedBackend[cs.ExpectOff.ServedBy] = true
+		}
 		if len(cs.Labels) == 0 {
 			add(cs.Pos, "case "+quote(cs.Name)+" has no labels")
 		}

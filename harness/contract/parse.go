@@ -61,6 +61,8 @@ type parser struct {
 	backendRefs  []ref            // case served_by
 	casePos      map[string]Position
 	budgetRefs   []budgetRef
+	features     map[string]Position
+	featureRefs  []ref // case features
 }
 
 type budgetRef struct {
@@ -78,8 +80,9 @@ func newParser(file string) *parser {
 			Backends: map[string]*Backend{},
 			Entries:  map[string]*Entry{},
 		},
-		members: map[string][]ref{},
-		casePos: map[string]Position{},
+		members:  map[string][]ref{},
+		casePos:  map[string]Position{},
+		features: map[string]Position{},
 	}
 }
 
@@ -135,7 +138,7 @@ func (p *parser) parse(data []byte) {
 		return
 	}
 	root := deref(doc.Content[0])
-	m := p.mapping(root, "contract", "version", "backends", "entries", "cases", "budgets")
+	m := p.mapping(root, "contract", "version", "features", "backends", "entries", "cases", "budgets")
 	if m == nil {
 		return
 	}
@@ -144,6 +147,9 @@ func (p *parser) parse(data []byte) {
 		if v, ok := p.integer(kv.val, "version"); ok && v != FormatVersion {
 			p.errf(kv.val, "unsupported version %d: want %d", v, FormatVersion)
 		}
+	}
+	if kv := m["features"]; kv != nil {
+		p.parseFeatures(kv.val)
 	}
 	if kv := m["backends"]; kv != nil {
 		p.parseBackends(kv.val)
@@ -474,7 +480,7 @@ func (p *parser) parseCases(n *yaml.Node) {
 	}
 	for i, item := range list {
 		what := fmt.Sprintf("case #%d", i+1)
-		m := p.mapping(item, what, "name", "description", "source", "entry", "labels", "request", "expect")
+		m := p.mapping(item, what, "name", "description", "source", "feature", "entry", "labels", "request", "expect", "expect_off")
 		if m == nil {
 			continue
 		}
@@ -515,8 +521,80 @@ func (p *parser) parseCases(n *yaml.Node) {
 		if kv := m["expect"]; kv != nil {
 			p.parseExpect(kv.val, what+" expect", &c.Expect)
 		}
+		p.parseCaseFeature(item, m, what, c)
 		p.c.Cases = append(p.c.Cases, c)
 	}
+}
+
+var featureName = regexp.MustCompile(`^[a-z][a-z0-9-]*$`)
+
+func (p *parser) parseFeatures(n *yaml.Node) {
+	for i, item := range p.seq(n, "features") {
+		what := fmt.Sprintf("feature #%d", i+1)
+		m := p.mapping(item, what, "name", "description", "source")
+		if m == nil {
+			continue
+		}
+		p.require(item, m, what, "name", "source")
+		f := &Feature{Pos: p.pos(item)}
+		if kv := m["name"]; kv != nil {
+			name, ok := p.name(kv.val, what+" name")
+			if !ok {
+				continue
+			}
+			if !featureName.MatchString(name) {
+				p.errf(kv.val, "invalid feature name %q: want lowercase letters, digits and \"-\"", name)
+			}
+			if name == "none" || name == "all" {
+				p.errf(kv.val, "invalid feature name %q: \"none\" and \"all\" are words of --features", name)
+			}
+			if prev, dup := p.features[name]; dup {
+				p.errf(kv.val, "duplicate feature %q (first defined at %s)", name, prev)
+				continue
+			}
+			p.features[name] = p.pos(kv.val)
+			f.Name = name
+			what = fmt.Sprintf("feature %q", name)
+		}
+		if kv := m["description"]; kv != nil {
+			f.Description, _ = p.str(kv.val, what+" description")
+		}
+		if kv := m["source"]; kv != nil {
+			f.Source = p.source(kv.val, what+" source")
+			if !f.Source.IsZero() && !f.Source.Planned() {
+				p.errf(kv.val, "%s source: want the planned step it enables (\"planned: <task> step <n>\")", what)
+			}
+		}
+		if f.Name != "" {
+			p.c.Features = append(p.c.Features, f)
+		}
+	}
+}
+
+// parseCaseFeature reads a case's feature and its expectation with the
+// feature off: both or neither.
+func (p *parser) parseCaseFeature(item *yaml.Node, m map[string]*keyValue, what string, c *Case) {
+	fk, off := m["feature"], m["expect_off"]
+	if fk != nil {
+		if name, ok := p.name(fk.val, what+" feature"); ok {
+			c.Feature = name
+			p.featureRefs = append(p.featureRefs, ref{name: name, pos: p.pos(fk.val)})
+		}
+	}
+	switch {
+	case fk != nil && off == nil:
+		p.errf(item, "%s: feature %q needs expect_off (what happens while the feature is off) besides expect (while it is on)", what, c.Feature)
+	case fk == nil && off != nil:
+		p.errf(off.key, "%s: expect_off needs a feature (the rollout step whose state it depends on)", what)
+	}
+	if off == nil {
+		return
+	}
+	e := &Expectation{}
+	p.parseExpect(off.val, what+" expect_off", e)
+	c.ExpectOff = e
+	on := c.Expect
+	c.ExpectOn = &on
 }
 
 func (p *parser) parseRequest(n *yaml.Node, what string, r *Request) {
@@ -865,6 +943,19 @@ func (p *parser) checkRefs() {
 	for _, r := range p.entryRefs {
 		if _, ok := p.c.Entries[r.name]; !ok {
 			p.errAt(r.pos, "unknown entry %q", r.name)
+		}
+	}
+	for _, r := range p.featureRefs {
+		if _, ok := p.features[r.name]; !ok {
+			known := make([]string, 0, len(p.c.Features))
+			for _, f := range p.c.Features {
+				known = append(known, f.Name)
+			}
+			want := "the contract declares none under `features:`"
+			if len(known) > 0 {
+				want = "want one of: " + strings.Join(known, ", ")
+			}
+			p.errAt(r.pos, "unknown feature %q (%s)", r.name, want)
 		}
 	}
 	for _, r := range p.backendRefs {

@@ -20,7 +20,42 @@ type Contract struct {
 	Entries  map[string]*Entry   `json:"entries"`  // by name, e.g. "edge", "mesh/mw-api-int"
 	Cases    []*Case             `json:"cases"`    // in file order
 	Budgets  []*Budget           `json:"budgets"`  // in file order
+	// Features are the rollout steps a target may have enabled, in file
+	// order; a case that depends on one names it and says what happens
+	// in both states.
+	Features []*Feature `json:"features,omitempty"`
+	// FeaturesOn is set by ForFeatures: the features on in this copy
+	// (every feature case's Expect is then the one of its feature's
+	// state). Nil in a contract as parsed.
+	FeaturesOn []string `json:"featuresOn,omitempty"`
+	resolved   bool
 }
+
+// Feature is a rollout step (as the Gateway API conformance suite has
+// "supported features"): a target either has it on or off, and each case
+// that depends on it expects one thing when it is on and another when it
+// is off.
+type Feature struct {
+	Name        string `json:"name"`
+	Description string `json:"description,omitempty"`
+	// Source is the planned step the feature enables ("planned: T427666
+	// step 1"); a planned case naming the feature cites the same step.
+	Source Source   `json:"source"`
+	Pos    Position `json:"pos"`
+}
+
+// The features of the default contract: the three steps of T427666.
+const (
+	// FeatureEdgeDiversion (step 1): plain testwiki traffic at the edge
+	// goes to the Pretrain ingress.
+	FeatureEdgeDiversion = "edge-diversion"
+	// FeatureRESTDiversion (step 2): the REST gateway diverts Host
+	// test.wikipedia.org to the Pretrain ingress.
+	FeatureRESTDiversion = "rest-diversion"
+	// FeatureMeshSplit (step 3): the mesh listeners split testwiki-bound
+	// internal traffic to Pretrain.
+	FeatureMeshSplit = "mesh-split"
+)
 
 // Backend is a named identity ("<namespace>/<release>") or a group of them
 // ("served by main or its canary").
@@ -62,8 +97,21 @@ type Case struct {
 	Description string      `json:"description,omitempty"`
 	Entry       string      `json:"entry"`
 	Request     Request     `json:"request"`
-	Expect      Expectation `json:"expect"`
-	Labels      []string    `json:"labels,omitempty"`
+	// Expect is what must happen. For a feature case as parsed it is the
+	// expectation with the feature on; in a contract returned by
+	// ForFeatures it is the one of the feature's state in the run.
+	Expect Expectation `json:"expect"`
+	// Feature names the feature (rollout step) the case depends on; ""
+	// for a case that holds whatever the target has enabled.
+	Feature string `json:"feature,omitempty"`
+	// ExpectOn and ExpectOff are a feature case's expectations with the
+	// feature on and off (ExpectOn is the case's `expect:`).
+	ExpectOn  *Expectation `json:"expectOn,omitempty"`
+	ExpectOff *Expectation `json:"expectOff,omitempty"`
+	// FeatureOn is set by ForFeatures: whether Feature is on in the run.
+	FeatureOn bool     `json:"featureOn,omitempty"`
+	resolved  bool
+	Labels    []string `json:"labels,omitempty"`
 	// Source is the production file (or planned step) the case encodes.
 	Source Source   `json:"source"`
 	Pos    Position `json:"pos"`

@@ -110,13 +110,13 @@ func TestValidationErrors(t *testing.T) {
 `, []string{
 			`t.yaml:12:54: case "c" request: unknown key "query" (want one of: method, host, path, headers, body)`,
 			`t.yaml:13:31: case "c" expect: unknown key "servedBy" (want one of: served_by, no_backend, status, any_status, headers, body_contains)`,
-			`t.yaml:14:5: case #1: unknown key "lables" (want one of: name, description, source, entry, labels, request, expect)`,
+			`t.yaml:14:5: case #1: unknown key "lables" (want one of: name, description, source, feature, entry, labels, request, expect, expect_off)`,
 		}},
 		{"unknown top-level key", "version: 1\nbackend: []\n", []string{
 			`t.yaml:1:1: contract: missing required key "backends"`,
 			`t.yaml:1:1: contract: missing required key "entries"`,
 			`t.yaml:1:1: contract: missing required key "cases"`,
-			`t.yaml:2:1: contract: unknown key "backend" (want one of: version, backends, entries, cases, budgets)`,
+			`t.yaml:2:1: contract: unknown key "backend" (want one of: version, features, backends, entries, cases, budgets)`,
 		}},
 		{"bad status", head + `  - name: c
     entry: e
