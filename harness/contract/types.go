@@ -94,9 +94,9 @@ const (
 type Case struct {
 	Name string `json:"name"`
 	// Description says, for humans, why the case exists (optional).
-	Description string      `json:"description,omitempty"`
-	Entry       string      `json:"entry"`
-	Request     Request     `json:"request"`
+	Description string  `json:"description,omitempty"`
+	Entry       string  `json:"entry"`
+	Request     Request `json:"request"`
 	// Expect is what must happen. For a feature case as parsed it is the
 	// expectation with the feature on; in a contract returned by
 	// ForFeatures it is the one of the feature's state in the run.
@@ -109,7 +109,7 @@ type Case struct {
 	ExpectOn  *Expectation `json:"expectOn,omitempty"`
 	ExpectOff *Expectation `json:"expectOff,omitempty"`
 	// FeatureOn is set by ForFeatures: whether Feature is on in the run.
-	FeatureOn bool     `json:"featureOn,omitempty"`
+	FeatureOn bool `json:"featureOn,omitempty"`
 	resolved  bool
 	Labels    []string `json:"labels,omitempty"`
 	// Source is the production file (or planned step) the case encodes.

@@ -218,6 +218,13 @@ var jsonFieldMeanings = map[string]string{
 	"budgets[].files.timeline":      "latency over time, SVG",
 	"budgets[].elapsedMs":           "the attack's duration, ms",
 
+	"features":     "the run's features (rollout steps): on, as the target declared or --features named, and off",
+	"features.on":  "features on, in the contract's order",
+	"features.off": "the contract's other features",
+
+	"cases[].feature":      "a feature case: the feature it depends on",
+	"cases[].featureState": "that feature's state in the run, on or off: expected is the expectation of that state",
+
 	"routeCoverage":                "config-driven targets only: which routes of the routing input the cases took",
 	"routeCoverage.covered":        "routes at least one case took",
 	"routeCoverage.total":          "every VirtualService http route of the input",
@@ -293,6 +300,9 @@ func TestJSONFieldMeanings(t *testing.T) {
 	rep.Cases[1].History[0].Err = "connection reset"
 	rep.Cases[1].History[0].CacheStatus = "miss"
 	rep.Cases[4].Case.Expect.NoBackend = true
+	fc := featureCase(t, false)
+	rep.Cases[2].Case = fc
+	rep.Features = &Features{On: []string{}, Off: []string{"step-one"}}
 	rep.Coverage = &RouteCoverage{Min: 50, Report: coverage.Report{Routes: []coverage.Route{
 		{Route: istio.RouteRef{VirtualService: "ns/vs", Index: 0, Name: "debug"}, Cases: []string{"a"}},
 	}}}

@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"gitlab.wikimedia.org/repos/sre/pretrain-check/harness/check"
@@ -38,6 +39,9 @@ type JSONReport struct {
 	Budgets []JSONBudget `json:"budgets"`
 	// RouteCoverage is set for config-driven targets.
 	RouteCoverage *JSONCoverage `json:"routeCoverage,omitempty"`
+	// Features are the run's features on and off (absent when the
+	// contract declares none).
+	Features *Features `json:"features,omitempty"`
 }
 
 // JSONSummary is Summary with its totals.
@@ -107,6 +111,11 @@ type JSONCase struct {
 	PassedAttempts int          `json:"passedAttempts"`
 	ElapsedMs      float64      `json:"elapsedMs"`
 	Expected       JSONExpected `json:"expected"`
+	// Feature is the feature a feature case depends on and FeatureState
+	// its state in the run ("on" or "off"): Expected is the expectation of
+	// that state.
+	Feature      string `json:"feature,omitempty"`
+	FeatureState string `json:"featureState,omitempty"`
 	// Request and Response are the deciding attempt (the last miss of a
 	// failed case); Response is absent when nothing was sent.
 	Request  JSONRequest   `json:"request"`
@@ -192,6 +201,7 @@ func (r Report) BuildJSON() JSONReport {
 	if r.Coverage != nil {
 		rep.RouteCoverage = r.Coverage.json()
 	}
+	rep.Features = r.Features
 	return rep
 }
 
@@ -255,6 +265,10 @@ func jsonCase(v check.Verdict) JSONCase {
 		jc.Name, jc.Description, jc.Entry, jc.Labels = cs.Name, cs.Description, cs.Entry, cs.Labels
 		if cs.Pos.File != "" {
 			jc.Position = fmt.Sprintf("%s:%d:%d", cs.Pos.File, cs.Pos.Line, cs.Pos.Column)
+		}
+		if st := cs.FeatureState(); st != "" {
+			jc.Feature = cs.Feature
+			jc.FeatureState = strings.TrimPrefix(st, cs.Feature+" ")
 		}
 		e := cs.Expect
 		jc.Expected = JSONExpected{ServedBy: e.ServedBy, NoBackend: e.NoBackend, Status: e.WantStatus(),

@@ -22,13 +22,23 @@ type (
 		Suites   []JUnitSuite `xml:"testsuite"`
 	}
 	JUnitSuite struct {
-		Name     string      `xml:"name,attr"`
-		Tests    int         `xml:"tests,attr"`
-		Failures int         `xml:"failures,attr"`
-		Errors   int         `xml:"errors,attr"`
-		Skipped  int         `xml:"skipped,attr"`
-		Time     string      `xml:"time,attr"`
-		Cases    []JUnitCase `xml:"testcase"`
+		Name     string `xml:"name,attr"`
+		Tests    int    `xml:"tests,attr"`
+		Failures int    `xml:"failures,attr"`
+		Errors   int    `xml:"errors,attr"`
+		Skipped  int    `xml:"skipped,attr"`
+		Time     string `xml:"time,attr"`
+		// Properties name the run's features (features.on, features.off:
+		// comma-separated, "" for none).
+		Properties *JUnitProperties `xml:"properties,omitempty"`
+		Cases      []JUnitCase      `xml:"testcase"`
+	}
+	JUnitProperties struct {
+		List []JUnitProperty `xml:"property"`
+	}
+	JUnitProperty struct {
+		Name  string `xml:"name,attr"`
+		Value string `xml:"value,attr"`
 	}
 	JUnitCase struct {
 		Name      string        `xml:"name,attr"`
@@ -106,6 +116,12 @@ func (r Report) BuildJUnit(suiteName string) JUnitSuites {
 		add(tc, b.Outcome, b.Reasons, b.Explain, b.Elapsed.Seconds())
 	}
 	suite.Time = seconds(total)
+	if f := r.Features; f != nil {
+		suite.Properties = &JUnitProperties{List: []JUnitProperty{
+			{Name: "features.on", Value: strings.Join(f.On, ",")},
+			{Name: "features.off", Value: strings.Join(f.Off, ",")},
+		}}
+	}
 	out := JUnitSuites{
 		Name: suiteName, Tests: suite.Tests, Failures: suite.Failures, Skipped: suite.Skipped,
 		Time: suite.Time, Suites: []JUnitSuite{suite},

@@ -16,6 +16,9 @@ type Report struct {
 	Budgets []latency.Result
 	// Coverage is set for config-driven targets: which routes the cases took.
 	Coverage *RouteCoverage
+	// Features are the run's features (FeaturesOf its resolved contract);
+	// nil when the contract has none.
+	Features *Features
 }
 
 // Summary counts the cases' and the budgets' outcomes.

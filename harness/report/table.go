@@ -54,7 +54,9 @@ func WriteTable(w io.Writer, vs []check.Verdict, color bool) error {
 //
 //	CASE  REQUEST  EXPECTED  SERVED BY  STATUS  LATENCY  VERDICT
 //
-// A case that passed after misses says so ("ok (after 2 misses)"). A
+// A line naming the run's features comes first when it has any, and a
+// feature case's EXPECTED cell names its feature's state
+// ("mw-web/* 2xx (edge-diversion off)"). A case that passed after misses says so ("ok (after 2 misses)"). A
 // budget's row is "budget <name>", its request, what counts as a success,
 // who served most, its statuses, its p95 and its verdict. Failures stand
 // out by their upper-case FAIL (red with colour) and are listed again
@@ -80,6 +82,9 @@ func (rep Report) WriteTable(w io.Writer, color bool) error {
 		}
 	}
 	bw := bufio.NewWriter(w)
+	if rep.Features != nil {
+		bw.WriteString(rep.Features.Line() + "\n")
+	}
 	writeRow := func(cells []string, o check.Outcome, colourise bool) {
 		for i, cell := range cells {
 			last := i == len(cells)-1
@@ -230,6 +235,9 @@ func expectedCell(v check.Verdict) string {
 	}
 	if who == "" {
 		who = "anyone"
+	}
+	if st := v.Case.FeatureState(); st != "" {
+		return who + " " + e.WantStatus() + " (" + st + ")"
 	}
 	return who + " " + e.WantStatus()
 }
