@@ -125,12 +125,13 @@ func TestWrongRoutingFailsTheRightCases(t *testing.T) {
 }
 
 // runSuitesChild runs TestSuites in a child process against targetSpec and
-// returns the sorted names of the failed cases from its JSON report.
-func runSuitesChild(t *testing.T, targetSpec string) ([]string, []byte) {
+// returns the sorted names of the failed cases from its JSON report; env
+// adds to the child's environment (PRETRAIN_FEATURES).
+func runSuitesChild(t *testing.T, targetSpec string, env ...string) ([]string, []byte) {
 	t.Helper()
 	dir := t.TempDir()
 	cmd := exec.Command(os.Args[0], "-test.run=^TestSuites$", "-test.count=1", "-ginkgo.label-filter=!latency")
-	cmd.Env = append(os.Environ(), envTarget+"="+targetSpec, envReportDir+"="+dir)
+	cmd.Env = append(append(os.Environ(), envTarget+"="+targetSpec, envReportDir+"="+dir), env...)
 	out, err := cmd.CombinedOutput()
 	if err == nil {
 		// A clean exit is fine only if the report says nothing failed.

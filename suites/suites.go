@@ -23,6 +23,9 @@ import (
 
 // Config is what one run of the suites needs.
 type Config struct {
+	// Contract is the routing contract, resolved for the run's features
+	// (contract.ForFeatures); one that is not is resolved with the
+	// features the target declares (target.DeclaredFeatures).
 	Contract *contract.Contract
 	Target   target.Target
 	Probe    probe.Options
@@ -80,6 +83,14 @@ func AreaTitle(name string) string {
 func Define(cfg Config) error {
 	if err := cfg.validate(); err != nil {
 		return fmt.Errorf("define suites: %w", err)
+	}
+	if !cfg.Contract.Resolved() {
+		// Feature cases assert the state the target declares.
+		c, err := cfg.Contract.ForFeatures(target.DeclaredFeatures(cfg.Target, cfg.Contract))
+		if err != nil {
+			return fmt.Errorf("define suites: %w", err)
+		}
+		cfg.Contract = c
 	}
 	prober := probe.New(cfg.Probe)
 	rec := &recorder{record: cfg.Record}

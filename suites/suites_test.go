@@ -24,12 +24,16 @@ import (
 // The go test front end. Environment:
 //
 //	PRETRAIN_TARGET      "" (default): the in-process replica with correct routing;
-//	                     "replicatest:FAULT[,FAULT]": the in-process replica with faults;
+//	                     "replicatest:FAULT[,FAULT]": the in-process replica with faults
+//	                     and features switched off ("edge-diversion-off");
 //	                     "config": the config tier on the example routing input;
 //	                     "config:MUTATION[,MUTATION]": the same, mutated
 //	                     (fixtures/mutations/routes.yaml);
 //	                     otherwise a static target FILE.
 //	PRETRAIN_CONTRACT    a contract FILE (default: the built-in contract).
+//	PRETRAIN_FEATURES    the features (rollout steps) on, as run's --features:
+//	                     "none", "all" or names; default: what the target declares
+//	                     (the replica: those it has on; config and static files: all).
 //	PRETRAIN_REPORT_DIR  write report.json, junit.xml and evidence there.
 //	PRETRAIN_POLL_TIMEOUT, PRETRAIN_POLL_INTERVAL  per-case polling, as
 //	                     pretrain-check run's --poll-timeout and --poll-interval.
@@ -39,6 +43,7 @@ const (
 	envReportDir    = "PRETRAIN_REPORT_DIR"
 	envPollTimeout  = "PRETRAIN_POLL_TIMEOUT"
 	envPollInterval = "PRETRAIN_POLL_INTERVAL"
+	envFeatures     = "PRETRAIN_FEATURES"
 )
 
 // inProcessPoll suits the in-process replica: its routing is consistent
@@ -63,6 +68,15 @@ func TestSuites(t *testing.T) {
 	}
 	defer closeTarget()
 	if err := pollFromEnv(&poll); err != nil {
+		t.Fatal(err)
+	}
+	on := target.DeclaredFeatures(tgt, c)
+	if v := os.Getenv(envFeatures); v != "" {
+		if on, err = c.ParseFeatureList(v); err != nil {
+			t.Fatalf("%s: %v", envFeatures, err)
+		}
+	}
+	if c, err = c.ForFeatures(on); err != nil {
 		t.Fatal(err)
 	}
 
@@ -94,7 +108,7 @@ func TestSuites(t *testing.T) {
 	if dir := os.Getenv(envReportDir); dir != "" {
 		mu.Lock()
 		defer mu.Unlock()
-		if err := (report.Report{Cases: verdicts, Budgets: budgets}).WriteDir(dir); err != nil {
+		if err := (report.Report{Cases: verdicts, Budgets: budgets, Features: report.FeaturesOf(c)}).WriteDir(dir); err != nil {
 			t.Errorf("write report to %s: %v", dir, err)
 		}
 	}
@@ -114,13 +128,14 @@ var inProcessLatency = latency.Options{RateScale: 10, MaxDuration: time.Second}
 func openTarget(spec string) (target.Target, check.PollConfig, suites.LatencyConfig, func(), error) {
 	lat := suites.LatencyConfig{ReportDir: os.Getenv(envReportDir)}
 	if spec == "" || spec == "replicatest" || strings.HasPrefix(spec, "replicatest:") {
-		var faults []replicatest.Fault
+		var opts []replicatest.Option
 		if list, ok := strings.CutPrefix(spec, "replicatest:"); ok {
-			for _, f := range strings.Split(list, ",") {
-				faults = append(faults, replicatest.Fault(f))
+			var err error
+			if opts, err = replicatest.ParseSpec(list); err != nil {
+				return nil, check.PollConfig{}, lat, nil, err
 			}
 		}
-		r, err := replicatest.Start(faults...)
+		r, err := replicatest.StartWith(opts...)
 		if err != nil {
 			return nil, check.PollConfig{}, lat, nil, fmt.Errorf("start in-process replica: %w", err)
 		}

@@ -167,21 +167,49 @@ func TestLiveRunExternal(t *testing.T) {
 			t.Errorf("report dir: %v", err)
 		}
 	}
-	// The evidence says who served: the pod names are in the report.
+	// The evidence says who served: the pod names are in the report, and
+	// the run's features are production's (none on).
 	report, _ := os.ReadFile(filepath.Join(dir, "report.json"))
-	for _, want := range []string{livetest.PodMain, livetest.PodDebug, "hit-front", "is not in the allow-list"} {
+	for _, want := range []string{livetest.PodDebug, livetest.PodMWWeb, livetest.PodAPIExt, "hit-front", "is not in the allow-list",
+		`"off": [
+      "edge-diversion",
+      "rest-diversion",
+      "mesh-split"
+    ]`, `"featureState": "off"`} {
 		if !bytes.Contains(report, []byte(want)) {
 			t.Errorf("report.json lacks %q", want)
 		}
 	}
 }
 
+// An edge routing wrongly for today's production (testwiki diverted,
+// step 1 undeclared) fails exactly the edge-diversion cases; declared with
+// --features, the same edge passes; with the step declared and the
+// diversion lost, the same cases fail naming mw-web.
 func TestLiveRunExternalFault(t *testing.T) {
 	t.Parallel()
 	im := startLiveImitation(t)
-	im.edge.SetFault(livetest.TestwikiToMWWeb)
+	im.edge.SetFeatures(contract.FeatureEdgeDiversion)
 	total := livePinnedCases(t)
 	r := runLive(t, liveArgs("external", im.edge.Addr(), im.caFile, "-o", "junit")...)
+	wantLiveSummary(t, r, exitFailed, 15, 3, 1, total-19)
+	for _, want := range []string{`<property name="features.on" value=""></property>`, livetest.PodMain,
+		`expected served by &#34;mw-web/*&#34;`} {
+		if !strings.Contains(r.stdout, want) {
+			t.Errorf("JUnit lacks %s", want)
+		}
+	}
+
+	r = runLive(t, liveArgs("external", im.edge.Addr(), im.caFile, "--features", "edge-diversion")...)
+	wantLiveSummary(t, r, exitPassed, 18, 0, 1, total-19)
+	if !strings.Contains(r.stderr, "features: edge-diversion on, rest-diversion off, mesh-split off") ||
+		!strings.Contains(r.stdout, "features: edge-diversion on, rest-diversion off, mesh-split off") ||
+		!strings.Contains(r.stdout, "(edge-diversion on)") {
+		t.Errorf("the run does not name its features:\nstdout:\n%s\nstderr:\n%s", r.stdout, r.stderr)
+	}
+
+	im.edge.SetFault(livetest.TestwikiToMWWeb)
+	r = runLive(t, liveArgs("external", im.edge.Addr(), im.caFile, "-o", "junit", "--features", "edge-diversion")...)
 	wantLiveSummary(t, r, exitFailed, 15, 3, 1, total-19)
 	var suites struct {
 		XMLName xml.Name
@@ -257,6 +285,8 @@ func httpbbCmdArgs(files []string, hosts, caFile string, extra ...string) []stri
 func TestHttpbbCommand(t *testing.T) {
 	t.Parallel()
 	im := startLiveImitation(t)
+	// testwiki.yaml holds at the edge only with step 1 on (its header).
+	im.edge.SetFeatures(contract.FeatureEdgeDiversion)
 	fx := func(n string) string { return "../../fixtures/httpbb/" + n }
 
 	r := runLive(t, httpbbCmdArgs([]string{fx("testwiki.yaml"), fx("testwiki-edge.yaml")}, im.edge.Addr(), im.caFile, "-o", "junit")...)

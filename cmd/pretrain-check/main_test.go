@@ -66,6 +66,8 @@ func TestExitCodesAndMessages(t *testing.T) {
 		{"bad label filter", []string{"run", "--label-filter", "(xwd"}, exitUsage, []string{`--label-filter "(xwd"`}, nil},
 		{"no case matches", []string{"run", "--target", unreachable, "--label-filter", "no-such-label"}, exitUsage,
 			[]string{`matched --label-filter "no-such-label"`}, nil},
+		{"unknown feature", []string{"run", "--target", unreachable, "--features", "edge-diversion,mesh-splits"}, exitUsage,
+			[]string{`--features: parse features "edge-diversion,mesh-splits": unknown feature "mesh-splits" (want edge-diversion, rest-diversion, mesh-split, "none" or "all")`}, nil},
 		{"missing target file", []string{"run", "--target", "/nonexistent/target.yaml"}, exitUsage,
 			[]string{`--target "/nonexistent/target.yaml"`}, nil},
 		{"bad consecutive", []string{"run", "--consecutive", "0"}, exitUsage, []string{"--consecutive 0"}, nil},

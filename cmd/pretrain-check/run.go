@@ -21,6 +21,7 @@ import (
 	"gitlab.wikimedia.org/repos/sre/pretrain-check/harness/latency"
 	"gitlab.wikimedia.org/repos/sre/pretrain-check/harness/probe"
 	"gitlab.wikimedia.org/repos/sre/pretrain-check/harness/report"
+	"gitlab.wikimedia.org/repos/sre/pretrain-check/harness/target"
 	"gitlab.wikimedia.org/repos/sre/pretrain-check/suites"
 )
 
@@ -44,6 +45,8 @@ type runFlags struct {
 	// Latency budgets: --rate-scale and the live-rate override.
 	rateScale       float64
 	allowProduction bool
+	// features overrides the features (rollout steps) the target declares.
+	features string
 }
 
 func newRunCommand() *cobra.Command {
@@ -56,7 +59,12 @@ against a target and print a routing matrix: case, request, expected, served
 by, status, latency, verdict.
 
 --target is "kind" (the replica from "pretrain-check up"), "live", or a
-static target file (see fixtures/targets/static-example.yaml).`,
+static target file (see fixtures/targets/static-example.yaml).
+
+A case that depends on a rollout step (a contract feature) asserts the
+state the target declares: the live target none (production today), the
+replicas and the config tier all. --features names the features on instead
+("none", "all", or names separated by commas).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if f.target == "config" {
@@ -91,6 +99,8 @@ static target file (see fixtures/targets/static-example.yaml).`,
 		"--target config: fail the run (exit 1) when the cases took fewer than this PERCENT of the input's routes")
 	f.replica.register(fl, false)
 	fl.Float64Var(&f.rateScale, "rate-scale", 1, "multiply every latency budget's rate, keeping its duration (0.1 for a quick look)")
+	fl.StringVar(&f.features, "features", "",
+		`features (rollout steps) the target has on: "none", "all" or names such as "edge-diversion,mesh-split" (default: what the target declares)`)
 	fl.BoolVar(&f.allowProduction, "i-know-this-is-production", false,
 		fmt.Sprintf("allow latency budgets above %g req/s against a live target", latency.LiveRateLimit))
 	return cmd
@@ -164,6 +174,12 @@ func runChecks(ctx context.Context, stdin io.Reader, stdout, stderr io.Writer, f
 	defer closeTarget()
 	if config != nil {
 		fmt.Fprintln(stderr, config.inputLine())
+	}
+	if c, err = forFeatures(c, tgt, f.features); err != nil {
+		return err
+	}
+	if fs := report.FeaturesOf(c); fs != nil {
+		fmt.Fprintln(stderr, fs.Line())
 	}
 	if s, ok := tgt.(interface{ CheckEntries([]string) error }); ok {
 		if err := s.CheckEntries(declaredEntries(c)); err != nil {
@@ -251,6 +267,7 @@ func runChecks(ctx context.Context, stdin io.Reader, stdout, stderr io.Writer, f
 	// verdict included; budgets count like cases everywhere.
 	stop := stopReason(ctx, runStart, f.timeout)
 	rep := completeReport(c, selected, budgets, verdicts, budgetResults, stop)
+	rep.Features = report.FeaturesOf(c)
 	verdicts = rep.Cases
 	if config != nil {
 		rep.Coverage = config.coverage(verdicts, f.minRouteCoverage)
@@ -296,6 +313,23 @@ func runChecks(ctx context.Context, stdin io.Reader, stdout, stderr io.Writer, f
 		return errStopped(stop, rep)
 	}
 	return nothingChecked(rep, tgt.Name())
+}
+
+// forFeatures resolves the contract for the run: the features the flag
+// names, else those the target declares.
+func forFeatures(c *contract.Contract, tgt target.Target, flag string) (*contract.Contract, error) {
+	on := target.DeclaredFeatures(tgt, c)
+	if flag != "" {
+		var err error
+		if on, err = c.ParseFeatureList(flag); err != nil {
+			return nil, usageError(fmt.Errorf("--features: %w", err))
+		}
+	}
+	r, err := c.ForFeatures(on)
+	if err != nil {
+		return nil, usageError(err)
+	}
+	return r, nil
 }
 
 // declaredEntries are the contract's entry points, sorted.

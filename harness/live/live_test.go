@@ -12,6 +12,7 @@ import (
 	"gitlab.wikimedia.org/repos/sre/pretrain-check/harness/live"
 	"gitlab.wikimedia.org/repos/sre/pretrain-check/harness/live/livetest"
 	"gitlab.wikimedia.org/repos/sre/pretrain-check/harness/probe"
+	"gitlab.wikimedia.org/repos/sre/pretrain-check/harness/target"
 )
 
 // Expected verdicts of the contract (testdata/contract.yaml, a pinned copy
@@ -57,6 +58,9 @@ type fixture struct {
 	caFile string
 	c      *contract.Contract
 	file   *live.File
+	// features, when set, are the features the run declares on instead
+	// of the live target's (none).
+	features []string
 }
 
 func setup(t *testing.T) fixture {
@@ -96,7 +100,15 @@ func (fx fixture) run(t *testing.T, vantage string, s *livetest.Server) map[stri
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	cfg := check.PollConfig{Timeout: 600 * time.Millisecond, Interval: 10 * time.Millisecond, RequiredConsecutive: 2}
-	vs := check.RunAll(ctx, fx.c, fx.c.Cases, tgt, p, cfg, 1)
+	on := target.DeclaredFeatures(tgt, fx.c)
+	if fx.features != nil {
+		on = fx.features
+	}
+	c, err := fx.c.ForFeatures(on)
+	if err != nil {
+		t.Fatal(err)
+	}
+	vs := check.RunAll(ctx, c, c.Cases, tgt, p, cfg, 1)
 	out := map[string]check.Verdict{}
 	for _, v := range vs {
 		out[v.Case.Name] = v
@@ -207,10 +219,40 @@ func TestLiveExternalThroughConnectTo(t *testing.T) {
 	}
 }
 
-func TestLiveExternalFaultFailsTheRightCases(t *testing.T) {
+// An edge that diverts testwiki (step 1) while the run declares
+// production's features (none) fails exactly the edge-diversion cases the
+// external vantage point reaches, naming the Pretrain pod that answered.
+func TestLiveExternalUndeclaredStepFailsTheRightCases(t *testing.T) {
 	t.Parallel()
 	fx := setup(t)
 	edge := fx.server(t, livetest.Edge)
+	edge.SetFeatures(contract.FeatureEdgeDiversion)
+	got := fx.run(t, "external", edge)
+	expect(t, got, merge(
+		outcomes(check.Passed, without(externalPassed, externalFaulty)),
+		outcomes(check.Inconclusive, externalInconclusive),
+		outcomes(check.Failed, externalFaulty),
+	))
+	for _, n := range externalFaulty {
+		r := strings.Join(got[n].Reasons, "; ")
+		if !strings.Contains(r, `got "mw-pretrain/main" (pod `+livetest.PodMain+`)`) || !strings.Contains(r, `expected served by "mw-`) {
+			t.Errorf("case %s: reasons %q do not name the Pretrain pod", n, r)
+		}
+	}
+	// Declared, the step passes.
+	fx.features = []string{contract.FeatureEdgeDiversion}
+	got = fx.run(t, "external", edge)
+	expect(t, got, merge(outcomes(check.Passed, externalPassed), outcomes(check.Inconclusive, externalInconclusive)))
+}
+
+// With edge-diversion on and declared, an edge that loses the diversion
+// fails the same cases, naming mw-web.
+func TestLiveExternalFaultFailsTheRightCases(t *testing.T) {
+	t.Parallel()
+	fx := setup(t)
+	fx.features = []string{contract.FeatureEdgeDiversion}
+	edge := fx.server(t, livetest.Edge)
+	edge.SetFeatures(contract.FeatureEdgeDiversion)
 	edge.SetFault(livetest.TestwikiToMWWeb)
 	got := fx.run(t, "external", edge)
 	passed := without(externalPassed, externalFaulty)

@@ -46,9 +46,16 @@ type Target struct {
 }
 
 var (
-	_ target.Target   = (*Target)(nil)
-	_ target.Screener = (*Target)(nil)
+	_ target.Target          = (*Target)(nil)
+	_ target.Screener        = (*Target)(nil)
+	_ target.FeatureDeclarer = (*Target)(nil)
 )
+
+// Features are the rollout steps production has enabled: none of T427666's
+// as of DC 2026-08-21 (only the X-Wikimedia-Debug route to Pretrain is
+// live, and it is no feature). A run overrides it with --features once a
+// step is enabled.
+func (t *Target) Features() []string { return []string{} }
 
 // Target builds the live target at the vantage point o.Vantage.
 func (f *File) Target(o Options) (*Target, error) {

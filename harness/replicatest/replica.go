@@ -115,6 +115,8 @@ var localServer = map[string]string{
 // Replica is a running replica. Close it when done.
 type Replica struct {
 	faults faultSet
+	// off are the features switched off (WithFeaturesOff).
+	off map[string]bool
 
 	mainCount      atomic.Uint64
 	jobrunnerCount atomic.Uint64
@@ -135,14 +137,26 @@ type Replica struct {
 }
 
 // Start starts every stub and entry point on 127.0.0.1:0 with the given
-// faults (none: correct routing).
+// faults (none: correct routing) and every feature on.
 func Start(faults ...Fault) (*Replica, error) {
-	set, err := newFaultSet(faults)
+	return StartWith(WithFaults(faults...))
+}
+
+// StartWith starts a replica with options: faults, features off.
+func StartWith(opts ...Option) (*Replica, error) {
+	o := options{off: map[string]bool{}}
+	for _, opt := range opts {
+		if err := opt(&o); err != nil {
+			return nil, fmt.Errorf("start replica: %w", err)
+		}
+	}
+	set, err := newFaultSet(o.faults)
 	if err != nil {
 		return nil, fmt.Errorf("start replica: %w", err)
 	}
 	r := &Replica{
 		faults:           set,
+		off:              o.off,
 		proxyTransport:   newTransport(),
 		forwardTransport: newTransport(),
 		addrs:            make(map[string]string),
@@ -289,6 +303,21 @@ func (r *Replica) Target() target.Target { return r.target }
 // Faults are the faults the replica runs with, in declaration order.
 func (r *Replica) Faults() []Fault { return r.faults.list() }
 
+// Features are the features (rollout steps) the replica has on, in
+// Features' order: its target declares them.
+func (r *Replica) Features() []string {
+	out := []string{}
+	for _, f := range Features {
+		if !r.off[f] {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+// on reports whether a feature is on.
+func (r *Replica) on(feature string) bool { return !r.off[feature] }
+
 // Addr is the 127.0.0.1:port of an entry point ("edge"), a backend
 // ("mw-pretrain/main") or the mesh client's forward listener (MeshClient);
 // "" when unknown. For debugging.
@@ -296,6 +325,11 @@ func (r *Replica) Addr(entry string) string { return r.addrs[entry] }
 
 func (r *Replica) name() string {
 	parts := []string{Name}
+	for _, f := range Features {
+		if r.off[f] {
+			parts = append(parts, f+"-off")
+		}
+	}
 	for _, f := range r.faults.list() {
 		parts = append(parts, string(f))
 	}
@@ -321,7 +355,7 @@ func (r *Replica) buildTarget() (target.Target, error) {
 			},
 		}
 	}
-	return newStaticTarget(r.name(), entries), nil
+	return newStaticTarget(r.name(), entries, r.Features()), nil
 }
 
 // Close stops every listener, closes every connection and waits for the

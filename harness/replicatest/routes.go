@@ -150,9 +150,11 @@ func (r *Replica) routeEdge(req *http.Request) decision {
 
 // edgeUpstream routes like the edge: /w/rest.php to the REST gateway
 // untouched (unless the XWD backend is one of the two still remapped
-// there); an XWD backend looked up in the Host's scope (unknown: 400 with
-// the scope in the body); otherwise testwiki to the Pretrain ingress
-// (planned step 1) and every other wiki to mw-web.
+// there; rest-diversion off: straight to mw-api-ext, as production's
+// rest.php map does); an XWD backend looked up in the Host's scope
+// (unknown: 400 with the scope in the body); otherwise testwiki to the
+// Pretrain ingress (edge-diversion on) and every other wiki (testwiki
+// too with edge-diversion off) to mw-api-ext for /w/api.php, else mw-web.
 func (r *Replica) edgeUpstream(req *http.Request, x xwd) decision {
 	isTestwiki := hostname(req) == testwiki
 	rest := isREST(req.URL.Path)
@@ -176,12 +178,16 @@ func (r *Replica) edgeUpstream(req *http.Request, x xwd) decision {
 		return proxyTo(to)
 	}
 	switch {
-	case rest:
+	case rest && r.on(contract.FeatureRESTDiversion):
 		return proxyTo(contract.EntryRESTGateway)
-	case isTestwiki && !r.faults.has(TestwikiNotDiverted):
+	case rest: // production today: the edge's rest.php map
+		return proxyTo("mw-api-ext/main")
+	case isTestwiki && r.on(contract.FeatureEdgeDiversion) && !r.faults.has(TestwikiNotDiverted):
 		return proxyTo(contract.EntryIngress)
 	case !isTestwiki && r.faults.has(OtherWikiDiverted):
 		return proxyTo(contract.EntryIngress)
+	case req.URL.Path == "/w/api.php": // the edge's api.php map
+		return proxyTo("mw-api-ext/main")
 	}
 	return proxyTo("mw-web/main")
 }
@@ -191,7 +197,7 @@ func (r *Replica) edgeUpstream(req *http.Request, x xwd) decision {
 // through, no 400) > PHP_ENGINE cookie (not modelled: there is one PHP
 // engine here) > default (mw-api-ext, the REST API's public service).
 func (r *Replica) routeRESTGateway(req *http.Request) decision {
-	diverted := hostname(req) == testwiki
+	diverted := hostname(req) == testwiki && r.on(contract.FeatureRESTDiversion)
 	x := parseXWD(req.Header)
 	debug, isDebug := "", false
 	if x.present {
@@ -219,6 +225,8 @@ var (
 
 func (r *Replica) meshSplitMatches(authority string) bool {
 	switch {
+	case !r.on(contract.FeatureMeshSplit): // production today: no split
+		return false
 	case r.faults.has(MeshSplitMissing):
 		return false
 	case r.faults.has(MeshSplitAllHosts):

@@ -119,3 +119,34 @@ func (e Endpoint) String() string {
 		return e.URL.String()
 	}
 }
+
+// FeatureDeclarer is implemented by a target that declares which
+// features (the contract's rollout steps) it has enabled: the live target
+// none (production today), the in-process replica those it was started
+// with. A target that does not implement it (the config tier, the kind
+// replica, a static file) has every feature on: its routing implements
+// the planned steps.
+type FeatureDeclarer interface {
+	// Features are the names of the features on.
+	Features() []string
+}
+
+// DeclaredFeatures are the features t has on, by its declaration, among
+// the contract's: every one of them when t declares nothing.
+func DeclaredFeatures(t Target, c *contract.Contract) []string {
+	d, ok := t.(FeatureDeclarer)
+	if !ok {
+		return c.FeatureNames()
+	}
+	on := map[string]bool{}
+	for _, n := range d.Features() {
+		on[n] = true
+	}
+	out := []string{}
+	for _, n := range c.FeatureNames() {
+		if on[n] {
+			out = append(out, n)
+		}
+	}
+	return out
+}

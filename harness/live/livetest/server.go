@@ -11,6 +11,8 @@ import (
 	"regexp"
 	"strings"
 	"sync"
+
+	"gitlab.wikimedia.org/repos/sre/pretrain-check/harness/contract"
 )
 
 // Pod names as production's web servers put them in Server.
@@ -24,8 +26,10 @@ const (
 	PodMWDebugNx = "mw-debug.eqiad.next-3c4d5-n6p7q"
 	PodMWExp     = "mw-experimental.eqiad.pinkllama-9a8b7-w2x3y"
 	PodMWParsoid = "mw-parsoid.eqiad.pinkllama-8b7c6-v3w4x"
-	// PodMainOld is the pod a cached object was first produced by.
-	PodMainOld = "mw-pretrain.eqiad.main-1a2b3-c4d5e"
+	// PodMainOld and PodMWWebOld are pods a cached object was first
+	// produced by (edge-diversion on and off).
+	PodMainOld  = "mw-pretrain.eqiad.main-1a2b3-c4d5e"
+	PodMWWebOld = "mw-web.eqiad.main-0f1e2-d3c4b"
 	// ServerEdge and ServerIngress are the Server of answers the proxies
 	// give themselves (XWD 400, no route 404): no pod name.
 	ServerEdge    = "ATS/9.2.11"
@@ -55,8 +59,12 @@ func CertNames() []string {
 type Role int
 
 const (
-	// Edge is the CDN edge: testwiki diverted to Pretrain, XWD scoped by
-	// Host, caching (X-Cache-Status), /w/rest.php through the REST gateway.
+	// Edge is the CDN edge as production runs it today: XWD scoped by
+	// Host (k8s-mw-pretrain to Pretrain), caching (X-Cache-Status), every
+	// other request by path (/w/api.php and /w/rest.php to mw-api-ext, the
+	// rest to mw-web), testwiki's included. Features switch the planned
+	// steps on: edge-diversion (testwiki to Pretrain), rest-diversion
+	// (/w/rest.php through the REST gateway, testwiki to Pretrain).
 	Edge Role = iota
 	// Ingress is production's shared ingress: the main gateway for
 	// test.wikipedia.org and the jobrunner gateway for its own names.
@@ -68,8 +76,9 @@ type Fault int
 
 const (
 	NoFault Fault = iota
-	// TestwikiToMWWeb: generic testwiki traffic is served by mw-web, as if
-	// the diversion to Pretrain were lost (XWD and REST unaffected).
+	// TestwikiToMWWeb: generic testwiki traffic is served by mw-web: on the
+	// ingress, and at the edge when edge-diversion is on, as if the
+	// diversion to Pretrain were lost (XWD and REST unaffected).
 	TestwikiToMWWeb
 )
 
@@ -91,6 +100,9 @@ type Options struct {
 	// cache (X-Cache-Status: hit-front, Server of an older pod), whatever
 	// the query: cache busting cannot help there.
 	CachedPaths []string
+	// Features are the rollout steps the edge has on (contract feature
+	// names): none, as production today, unless listed.
+	Features []string
 }
 
 // Server is an imitation listening on 127.0.0.1 over TLS.
@@ -98,14 +110,16 @@ type Server struct {
 	opts Options
 	srv  *httptest.Server
 
-	mu    sync.Mutex
-	fault Fault
-	seen  []Seen
+	mu       sync.Mutex
+	fault    Fault
+	features map[string]bool
+	seen     []Seen
 }
 
 // Start starts a Server with the CA's certificate.
 func Start(ca *CA, opts Options) (*Server, error) {
 	s := &Server{opts: opts}
+	s.SetFeatures(opts.Features...)
 	s.srv = httptest.NewUnstartedServer(http.HandlerFunc(s.serve))
 	s.srv.TLS = &tls.Config{Certificates: []tls.Certificate{ca.Server}, MinVersion: tls.VersionTLS12}
 	s.srv.Config.ErrorLog = log.New(io.Discard, "", 0) // refused handshakes are expected
@@ -130,6 +144,16 @@ func (s *Server) SetFault(f Fault) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.fault = f
+}
+
+// SetFeatures sets the rollout steps on (none: production today).
+func (s *Server) SetFeatures(names ...string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.features = map[string]bool{}
+	for _, n := range names {
+		s.features[n] = true
+	}
 }
 
 // Seen returns the requests received so far.
@@ -162,6 +186,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	s.seen = append(s.seen, seen)
 	fault := s.fault
+	edgeDiversion, restDiversion := s.features[contract.FeatureEdgeDiversion], s.features[contract.FeatureRESTDiversion]
 	s.mu.Unlock()
 
 	host := strings.ToLower(r.Host)
@@ -170,7 +195,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	}
 	switch s.opts.Role {
 	case Edge:
-		s.edge(w, r, host, fault, len(body))
+		s.edge(w, r, host, fault, edgeDiversion, restDiversion)
 	default:
 		s.ingress(w, r, host, fault, len(body))
 	}
@@ -182,7 +207,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 // the scope. /w/rest.php is not remapped (the REST gateway picks) unless
 // the backend is mw-experimental or mw-parsoid. Varnish passes every
 // request with XWD: X-Cache-Status "pass", the edge's 400s included.
-func (s *Server) edge(w http.ResponseWriter, r *http.Request, host string, fault Fault, bodyBytes int) {
+func (s *Server) edge(w http.ResponseWriter, r *http.Request, host string, fault Fault, edgeDiversion, restDiversion bool) {
 	x := parseXWD(r.Header)
 	rest := r.URL.Path == "/w/rest.php" || strings.HasPrefix(r.URL.Path, "/w/rest.php/")
 	if x.present && (!rest || restRemapped(x.backend)) {
@@ -207,8 +232,13 @@ func (s *Server) edge(w http.ResponseWriter, r *http.Request, host string, fault
 	if x.present {
 		cacheStatus = "pass"
 	}
-	// /w/rest.php through the REST gateway (planned step 2): Host
-	// diversion > XWD backend > default.
+	// /w/rest.php: production's rest.php map sends it to mw-api-ext; with
+	// rest-diversion on, through the REST gateway: Host diversion > XWD
+	// backend > default.
+	if rest && !restDiversion {
+		answer(w, PodAPIExt, cacheStatus, http.StatusOK, "rest: mw-api-ext")
+		return
+	}
 	if rest {
 		switch {
 		case host == TestWiki && ingressXWD.MatchString(x.raw):
@@ -222,15 +252,27 @@ func (s *Server) edge(w http.ResponseWriter, r *http.Request, host string, fault
 		}
 		return
 	}
-	if host != TestWiki {
-		mediawiki(w, r, host, PodMWWeb, "miss", http.StatusOK)
-		return
-	}
-	for _, p := range s.opts.CachedPaths {
-		if r.URL.Path == p {
-			mediawiki(w, r, host, PodMainOld, "hit-front", http.StatusOK)
+	diverted := host == TestWiki && edgeDiversion
+	if host == TestWiki {
+		for _, p := range s.opts.CachedPaths {
+			if r.URL.Path != p {
+				continue
+			}
+			old := PodMWWebOld
+			if diverted {
+				old = PodMainOld
+			}
+			mediawiki(w, r, host, old, "hit-front", http.StatusOK)
 			return
 		}
+	}
+	if !diverted {
+		pod := PodMWWeb
+		if r.URL.Path == "/w/api.php" {
+			pod = PodAPIExt // the edge's api.php map
+		}
+		mediawiki(w, r, host, pod, "miss", http.StatusOK)
+		return
 	}
 	pod := PodMain
 	if fault == TestwikiToMWWeb {
