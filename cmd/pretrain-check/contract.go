@@ -61,8 +61,8 @@ sources.`,
 				if flags.sources {
 					writeSources(cmd.OutOrStdout(), f, c)
 				}
-				fmt.Fprintf(cmd.OutOrStdout(), "%s: ok (%d cases, %d of them planned, %d features, %d backends, %d entry points, %d budgets)\n",
-					f, len(c.Cases), countPlanned(c), len(c.Features), len(c.Backends), len(c.Entries), len(c.Budgets))
+				fmt.Fprintf(cmd.OutOrStdout(), "%s: ok (%d cases, %d of them planned, %d features, %d backends, %d entry points, %d budgets, %d shares)\n",
+					f, len(c.Cases), countPlanned(c), len(c.Features), len(c.Backends), len(c.Entries), len(c.Budgets), len(c.Shares))
 			}
 			if len(failed) > 0 {
 				return usageError(fmt.Errorf("contract lint: %d of %d files have problems", len(failed), len(files)))
@@ -96,6 +96,9 @@ func writeSources(w io.Writer, file string, c *contract.Contract) {
 		}
 		if len(u.Budgets) > 0 {
 			fmt.Fprintf(w, "    budgets: %s\n", strings.Join(u.Budgets, ", "))
+		}
+		if len(u.Shares) > 0 {
+			fmt.Fprintf(w, "    shares: %s\n", strings.Join(u.Shares, ", "))
 		}
 	}
 }

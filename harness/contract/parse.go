@@ -63,6 +63,7 @@ type parser struct {
 	budgetRefs   []budgetRef
 	features     map[string]Position
 	featureRefs  []ref // case features
+	shareRefs    []shareRef
 }
 
 type budgetRef struct {
@@ -138,7 +139,7 @@ func (p *parser) parse(data []byte) {
 		return
 	}
 	root := deref(doc.Content[0])
-	m := p.mapping(root, "contract", "version", "features", "backends", "entries", "cases", "budgets")
+	m := p.mapping(root, "contract", "version", "features", "backends", "entries", "cases", "budgets", "shares")
 	if m == nil {
 		return
 	}
@@ -163,8 +164,12 @@ func (p *parser) parse(data []byte) {
 	if kv := m["budgets"]; kv != nil {
 		p.parseBudgets(kv.val)
 	}
+	if kv := m["shares"]; kv != nil {
+		p.parseShares(kv.val)
+	}
 	p.checkGroups()
 	p.checkRefs()
+	p.checkShareRefs()
 }
 
 // ---- generic node helpers ----

@@ -81,6 +81,11 @@ func CheckSources(c *Contract) []Problem {
 			ps = append(ps, Problem{Pos: b.Pos, Msg: "budget " + quote(b.Name) + " has no source: name the production file it encodes or \"planned: <task> step <n>\""})
 		}
 	}
+	for _, s := range c.Shares {
+		if s.Source.IsZero() {
+			ps = append(ps, Problem{Pos: s.Pos, Msg: "share " + quote(s.Name) + " has no source: name the production file that sets the replicas"})
+		}
+	}
 	sortProblems(ps)
 	return ps
 }
@@ -90,6 +95,7 @@ type SourceUse struct {
 	Source  Source   `json:"source"`
 	Cases   []string `json:"cases,omitempty"`
 	Budgets []string `json:"budgets,omitempty"`
+	Shares  []string `json:"shares,omitempty"`
 }
 
 // Sources lists every source the contract cites, production files first
@@ -115,6 +121,12 @@ func Sources(c *Contract) []SourceUse {
 		if !b.Source.IsZero() {
 			u := get(b.Source)
 			u.Budgets = append(u.Budgets, b.Name)
+		}
+	}
+	for _, sh := range c.Shares {
+		if !sh.Source.IsZero() {
+			u := get(sh.Source)
+			u.Shares = append(u.Shares, sh.Name)
 		}
 	}
 	out := make([]SourceUse, 0, len(idx))

@@ -20,6 +20,8 @@ type Contract struct {
 	Entries  map[string]*Entry   `json:"entries"`  // by name, e.g. "edge", "mesh/mw-api-int"
 	Cases    []*Case             `json:"cases"`    // in file order
 	Budgets  []*Budget           `json:"budgets"`  // in file order
+	// Shares are the canary share checks, in file order.
+	Shares []*Share `json:"shares,omitempty"`
 	// Features are the rollout steps a target may have enabled, in file
 	// order; a case that depends on one names it and says what happens
 	// in both states.
@@ -212,3 +214,27 @@ type Budget struct {
 	Source Source   `json:"source"`
 	Pos    Position `json:"pos"`
 }
+
+// Share is a canary share check: Requests repetitions of a case whose
+// expected backend is a group (a release and its canary behind one
+// Service); Backend (the canary) must answer between Min and Max of them
+// inclusive. The band is chosen so that a canary at its replica share
+// (Num/Den) falls outside it with probability at most MaxShareFailure
+// (binomial tails), while a canary with none or all of the traffic, or
+// twice its share, always does.
+type Share struct {
+	Name     string   `json:"name"`
+	Case     string   `json:"case"`
+	Backend  string   `json:"backend"`
+	Num      int      `json:"num"` // expected share Num/Den, e.g. 1/3
+	Den      int      `json:"den"`
+	Requests int      `json:"requests"`
+	Min      int      `json:"min"` // band, in answers from Backend, inclusive
+	Max      int      `json:"max"`
+	Labels   []string `json:"labels,omitempty"`
+	Source   Source   `json:"source"`
+	Pos      Position `json:"pos"`
+}
+
+// Expected is the share Backend should get: Num/Den.
+func (s *Share) Expected() float64 { return float64(s.Num) / float64(s.Den) }

@@ -116,7 +116,7 @@ func TestValidationErrors(t *testing.T) {
 			`t.yaml:1:1: contract: missing required key "backends"`,
 			`t.yaml:1:1: contract: missing required key "entries"`,
 			`t.yaml:1:1: contract: missing required key "cases"`,
-			`t.yaml:2:1: contract: unknown key "backend" (want one of: version, features, backends, entries, cases, budgets)`,
+			`t.yaml:2:1: contract: unknown key "backend" (want one of: version, features, backends, entries, cases, budgets, shares)`,
 		}},
 		{"bad status", head + `  - name: c
     entry: e
