@@ -18,7 +18,8 @@ import (
 	"gitlab.wikimedia.org/repos/sre/pretrain-check/harness/report"
 )
 
-// runBinary runs the built CLI with stdin (RunSpecs runs once per process).
+// runBinary runs the built CLI with stdin (RunSpecs runs once per
+// process), bounded: a hung run fails the test instead of hanging it.
 func runBinary(t *testing.T, stdin []byte, args ...string) liveResult {
 	t.Helper()
 	cmd := exec.Command(liveBinary(t), args...)
@@ -33,10 +34,10 @@ func runBinary(t *testing.T, stdin []byte, args ...string) liveResult {
 	var err error
 	select {
 	case err = <-done:
-	case <-time.After(2 * time.Minute):
+	case <-time.After(3 * time.Minute):
 		_ = cmd.Process.Kill()
 		<-done
-		t.Fatalf("pretrain-check %s: still running after 2 minutes", strings.Join(args, " "))
+		t.Fatalf("pretrain-check %s: still running after 3 minutes", strings.Join(args, " "))
 	}
 	r := liveResult{stdout: stdout.String(), stderr: stderr.String()}
 	var ee *exec.ExitError

@@ -132,7 +132,7 @@ func Start(ctx context.Context, m *istio.Model, opts ...Option) (*Tier, error) {
 		ErrorLog:          slog.NewLogLogger(o.log.Handler(), slog.LevelDebug), // refused handshakes are expected
 		TLSConfig: &tls.Config{
 			MinVersion:         tls.VersionTLS12,
-			Certificates:       []tls.Certificate{ca.leaf},
+			Certificates:       []tls.Certificate{ca.Server},
 			GetConfigForClient: t.screenSNI,
 		},
 	}
@@ -140,7 +140,7 @@ func Start(ctx context.Context, m *istio.Model, opts ...Option) (*Tier, error) {
 	go func() { t.served <- t.srv.ServeTLS(ln, "", "") }()
 	u := &url.URL{Scheme: "https", Host: ln.Addr().String()}
 	t.target = &Target{endpoints: map[string]target.Endpoint{}}
-	base := &tls.Config{RootCAs: ca.pool, MinVersion: tls.VersionTLS12}
+	base := &tls.Config{RootCAs: ca.Pool, MinVersion: tls.VersionTLS12}
 	for _, e := range Entries {
 		ep := target.Endpoint{Entry: e, URL: u, TLS: base}
 		if sni := o.sni[e]; sni != "" {
