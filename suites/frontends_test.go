@@ -70,7 +70,7 @@ func TestFrontEndsAgree(t *testing.T) {
 	if childErr == nil {
 		t.Errorf("go test front end passed against a faulty replica:\n%s", tail(childOut, 30))
 	}
-	if !strings.Contains(stderr.String(), "pretrain-check: 82 passed, 11 failed, 0 inconclusive, 0 n/a") {
+	if !strings.Contains(stderr.String(), "pretrain-check: 84 passed, 11 failed, 0 inconclusive, 0 n/a") {
 		t.Errorf("pretrain-check run: summary line missing or wrong in stderr:\n%s", tail(stderr.Bytes(), 5))
 	}
 
@@ -83,8 +83,8 @@ func TestFrontEndsAgree(t *testing.T) {
 	if got := summarise(fromStdout); got != strings.Join(cliRun, "\n") {
 		t.Errorf("pretrain-check run: stdout JSON and --report-dir report.json differ")
 	}
-	if len(goTest) != len(c.Cases) {
-		t.Errorf("go test front end reported %d cases, the contract has %d", len(goTest), len(c.Cases))
+	if len(goTest) != len(c.Cases)+len(c.Shares) {
+		t.Errorf("go test front end reported %d cases and shares, the contract has %d", len(goTest), len(c.Cases)+len(c.Shares))
 	}
 	if a, b := strings.Join(goTest, "\n"), strings.Join(cliRun, "\n"); a != b {
 		t.Errorf("front ends disagree:\n--- go test\n%s\n--- pretrain-check run\n%s", a, b)
@@ -116,6 +116,9 @@ func summarise(rep report.JSONReport) string {
 			served = strings.Replace(served, "mw-pretrain/jobrunner-canary", "mw-pretrain/jobrunner", 1)
 		}
 		lines = append(lines, fmt.Sprintf("%s %s %s %d", c.Name, c.Outcome, served, status))
+	}
+	for _, sh := range rep.Shares {
+		lines = append(lines, fmt.Sprintf("share %s %s %d", sh.Name, sh.Outcome, sh.Sent))
 	}
 	sort.Strings(lines)
 	return strings.Join(lines, "\n")

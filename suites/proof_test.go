@@ -17,7 +17,7 @@ import (
 )
 
 // wrongRouting lists, for each fault of the in-process replica, exactly the
-// cases that must fail: the suite proves itself by failing on wrong routing
+// cases (and share checks) that must fail: the suite proves itself by failing on wrong routing
 // and by naming the right cases (no more, no fewer).
 var wrongRouting = map[replicatest.Fault][]string{
 	// The ingress ignores X-Wikimedia-Debug: no debug request reaches debug.
@@ -81,6 +81,10 @@ var wrongRouting = map[replicatest.Fault][]string{
 	replicatest.RESTPrefersXWD: {
 		"edge-rest-testwiki-xwd-mwdebug", "rest-testwiki-xwd-mwdebug",
 	},
+	// The canaries get all of their Service's traffic, or none: no case
+	// can tell (each accepts main or its canary), the share checks can.
+	replicatest.CanaryTakesAll: {"share jobrunner-canary-share", "share main-canary-share"},
+	replicatest.CanaryGetsNone: {"share jobrunner-canary-share", "share main-canary-share"},
 	// The edge accepts XWD backends out of their Host's scope (on
 	// /w/rest.php too, for the backends still remapped there).
 	replicatest.XWDScopeIgnored: {
@@ -125,7 +129,8 @@ func TestWrongRoutingFailsTheRightCases(t *testing.T) {
 }
 
 // runSuitesChild runs TestSuites in a child process against targetSpec and
-// returns the sorted names of the failed cases from its JSON report; env
+// returns the sorted names of the failed cases ("share <name>" for a share
+// check) from its JSON report; env
 // adds to the child's environment (PRETRAIN_FEATURES).
 func runSuitesChild(t *testing.T, targetSpec string, env ...string) ([]string, []byte) {
 	t.Helper()
@@ -149,6 +154,11 @@ func runSuitesChild(t *testing.T, targetSpec string, env ...string) ([]string, [
 	for _, c := range rep.Cases {
 		if c.Outcome == "failed" {
 			failed = append(failed, c.Name)
+		}
+	}
+	for _, s := range rep.Shares {
+		if s.Outcome == "failed" {
+			failed = append(failed, "share "+s.Name)
 		}
 	}
 	sort.Strings(failed)

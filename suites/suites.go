@@ -34,6 +34,8 @@ type Config struct {
 	Record func(check.Verdict)
 	// Latency configures the latency area (the contract's budgets).
 	Latency LatencyConfig
+	// Shares configures the canary share checks.
+	Shares SharesConfig
 }
 
 func (c Config) validate() error {
@@ -138,6 +140,7 @@ func Define(cfg Config) error {
 		})
 	}
 	registerLatency()
+	defineShares(cfg, prober)()
 	BeforeSuite(func() { DeferCleanup(prober.Close) })
 	return nil
 }

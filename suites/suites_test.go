@@ -17,6 +17,7 @@ import (
 	"gitlab.wikimedia.org/repos/sre/pretrain-check/harness/probe"
 	"gitlab.wikimedia.org/repos/sre/pretrain-check/harness/replicatest"
 	"gitlab.wikimedia.org/repos/sre/pretrain-check/harness/report"
+	"gitlab.wikimedia.org/repos/sre/pretrain-check/harness/share"
 	"gitlab.wikimedia.org/repos/sre/pretrain-check/harness/target"
 	"gitlab.wikimedia.org/repos/sre/pretrain-check/suites"
 )
@@ -83,6 +84,7 @@ func TestSuites(t *testing.T) {
 	var mu sync.Mutex
 	var verdicts []check.Verdict
 	var budgets []latency.Result
+	var shares []share.Result
 	latencyConfig.Record = func(r latency.Result) {
 		mu.Lock()
 		defer mu.Unlock()
@@ -94,6 +96,11 @@ func TestSuites(t *testing.T) {
 		Probe:    probe.Options{Timeout: 5 * time.Second, BustCache: tgt.Live()},
 		Poll:     poll,
 		Latency:  latencyConfig,
+		Shares: suites.SharesConfig{Run: true, Record: func(r share.Result) {
+			mu.Lock()
+			defer mu.Unlock()
+			shares = append(shares, r)
+		}},
 		Record: func(v check.Verdict) {
 			mu.Lock()
 			defer mu.Unlock()
@@ -108,7 +115,7 @@ func TestSuites(t *testing.T) {
 	if dir := os.Getenv(envReportDir); dir != "" {
 		mu.Lock()
 		defer mu.Unlock()
-		if err := (report.Report{Cases: verdicts, Budgets: budgets, Features: report.FeaturesOf(c)}).WriteDir(dir); err != nil {
+		if err := (report.Report{Cases: verdicts, Budgets: budgets, Shares: shares, Features: report.FeaturesOf(c)}).WriteDir(dir); err != nil {
 			t.Errorf("write report to %s: %v", dir, err)
 		}
 	}

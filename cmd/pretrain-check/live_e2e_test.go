@@ -306,3 +306,27 @@ func TestHttpbbCommand(t *testing.T) {
 		t.Errorf("%d requests reached the edge from refused httpbb runs", n)
 	}
 }
+
+// A share check needs 240 requests: at the live target's default rate cap
+// (2/s) that is 2 minutes, so it is n/a, nothing sent, and a run of only
+// share checks checked nothing (exit 2) saying why.
+func TestLiveShareChecksRespectTheRateCap(t *testing.T) {
+	t.Parallel()
+	im := startLiveImitation(t)
+	r := runLive(t, "run", "--target", "live", "--vantage", "internal", "--connect-to", im.ingress.Addr(), "--ca-file", im.caFile,
+		"--label-filter", "share", "-o", "json")
+	want := "240 requests at the live rate cap of 2/s would take 2m0s, more than the 1m0s a live share check may take: raise --rate (at most 10/s) to run it"
+	if r.code != exitUsage || !strings.Contains(r.stderr, "nothing checked: all 2 selected checks are n/a") || !strings.Contains(r.stderr, want) {
+		t.Errorf("exit %d\nstderr:\n%s", r.code, r.stderr)
+	}
+	var doc struct {
+		Shares []struct{ Name, Outcome string }
+	}
+	if err := json.Unmarshal([]byte(r.stdout), &doc); err != nil || len(doc.Shares) != 2 || doc.Shares[0].Outcome != "not-applicable" {
+		t.Errorf("JSON shares: %v %+v", err, doc.Shares)
+	}
+	// Only the preflight's request reached the imitation.
+	if n := len(im.ingress.Seen()); n > 2 {
+		t.Errorf("%d requests reached the ingress for n/a share checks", n)
+	}
+}

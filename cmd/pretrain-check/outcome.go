@@ -12,6 +12,7 @@ import (
 	"gitlab.wikimedia.org/repos/sre/pretrain-check/harness/contract"
 	"gitlab.wikimedia.org/repos/sre/pretrain-check/harness/latency"
 	"gitlab.wikimedia.org/repos/sre/pretrain-check/harness/report"
+	"gitlab.wikimedia.org/repos/sre/pretrain-check/harness/share"
 )
 
 // stopReason says why a run ended before every selected check had a
@@ -86,6 +87,31 @@ func completeReport(c *contract.Contract, cases []*contract.Case, budgets []*con
 	return report.Report{Cases: verdicts, Budgets: results}
 }
 
+// completeShares are the run's share results with every selected share,
+// in contract order: one the run never reached is inconclusive, "not run".
+func completeShares(c *contract.Contract, selected []*contract.Share, results []share.Result, stop string) []share.Result {
+	why := stop
+	if why == "" {
+		why = "the run ended before it"
+	}
+	ran := map[*contract.Share]bool{}
+	for _, r := range results {
+		ran[r.Share] = true
+	}
+	for _, s := range selected {
+		if !ran[s] {
+			results = append(results, share.Result{Share: s, Case: c.Case(s.Case), Outcome: check.Inconclusive, Started: time.Now(),
+				Reasons: []string{"not run: " + why}})
+		}
+	}
+	order := map[*contract.Share]int{}
+	for i, s := range c.Shares {
+		order[s] = i
+	}
+	sort.SliceStable(results, func(i, j int) bool { return order[results[i].Share] < order[results[j].Share] })
+	return results
+}
+
 func budgetKey(r latency.Result) string {
 	if r.Budget == nil {
 		return ""
@@ -122,6 +148,14 @@ func nothingChecked(rep report.Report, targetName string) error {
 	}
 	if first == "" {
 		for _, r := range rep.Budgets {
+			if len(r.Reasons) > 0 {
+				first = r.Reasons[0]
+				break
+			}
+		}
+	}
+	if first == "" {
+		for _, r := range rep.Shares {
 			if len(r.Reasons) > 0 {
 				first = r.Reasons[0]
 				break

@@ -21,6 +21,7 @@ import (
 	"gitlab.wikimedia.org/repos/sre/pretrain-check/harness/latency"
 	"gitlab.wikimedia.org/repos/sre/pretrain-check/harness/probe"
 	"gitlab.wikimedia.org/repos/sre/pretrain-check/harness/report"
+	"gitlab.wikimedia.org/repos/sre/pretrain-check/harness/share"
 	"gitlab.wikimedia.org/repos/sre/pretrain-check/harness/target"
 	"gitlab.wikimedia.org/repos/sre/pretrain-check/suites"
 )
@@ -194,7 +195,11 @@ func runChecks(ctx context.Context, stdin io.Reader, stdout, stderr io.Writer, f
 	if err != nil {
 		return usageError(err)
 	}
-	if len(selected) == 0 && len(budgets) == 0 {
+	shares, err := suites.SelectShares(c, f.labelFilter, f.focus)
+	if err != nil {
+		return usageError(err)
+	}
+	if len(selected) == 0 && len(budgets) == 0 && len(shares) == 0 {
 		return usageError(fmt.Errorf("nothing checked: no case or budget matched --label-filter %q --focus %q", f.labelFilter, f.focus))
 	}
 	// Refused before anything is sent (exit 2).
@@ -207,6 +212,11 @@ func runChecks(ctx context.Context, stdin io.Reader, stdout, stderr io.Writer, f
 			reached = append(reached, cs)
 		}
 	}
+	for _, s := range shares {
+		if cs := c.Case(s.Case); cs != nil {
+			reached = append(reached, cs)
+		}
+	}
 	if err := preflight(ctx, tgt, reached); err != nil {
 		return environmentError(err)
 	}
@@ -214,6 +224,7 @@ func runChecks(ctx context.Context, stdin io.Reader, stdout, stderr io.Writer, f
 	var mu sync.Mutex
 	var verdicts []check.Verdict
 	var budgetResults []latency.Result
+	var shareResults []share.Result
 	cfg := suites.Config{
 		Contract: c,
 		Target:   tgt,
@@ -236,6 +247,14 @@ func runChecks(ctx context.Context, stdin io.Reader, stdout, stderr io.Writer, f
 				mu.Lock()
 				defer mu.Unlock()
 				budgetResults = append(budgetResults, r)
+			},
+		},
+		Shares: suites.SharesConfig{
+			Run: true,
+			Record: func(r share.Result) {
+				mu.Lock()
+				defer mu.Unlock()
+				shareResults = append(shareResults, r)
 			},
 		},
 	}
@@ -268,6 +287,7 @@ func runChecks(ctx context.Context, stdin io.Reader, stdout, stderr io.Writer, f
 	stop := stopReason(ctx, runStart, f.timeout)
 	rep := completeReport(c, selected, budgets, verdicts, budgetResults, stop)
 	rep.Features = report.FeaturesOf(c)
+	rep.Shares = completeShares(c, shares, shareResults, stop)
 	verdicts = rep.Cases
 	if config != nil {
 		rep.Coverage = config.coverage(verdicts, f.minRouteCoverage)

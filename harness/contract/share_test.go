@@ -11,7 +11,7 @@ func TestBinomialOutside(t *testing.T) {
 		n, lo, hi int
 		p, want   float64
 	}{
-		{240, 46, 117, 1.0 / 3, 6.63e-7},  // the default contract's band
+		{240, 46, 117, 1.0 / 3, 6.63e-7},     // the default contract's band
 		{240, 46, 117, 2.0 / 3, 1 - 8.12e-9}, // a canary at twice its share
 		{1, 0, 0, 0.5, 0.5},
 		{10, 0, 10, 0.3, 0},

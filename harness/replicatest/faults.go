@@ -51,6 +51,11 @@ const (
 	// k8s-mw-pretrain on enwiki to the Pretrain ingress) instead of
 	// answering 400. A backend known in no scope is still 400.
 	XWDScopeIgnored Fault = "xwd-scope-ignored"
+	// CanaryTakesAll: main's and the jobrunner's Services send every
+	// request to their canary (no case can tell: the share checks can).
+	CanaryTakesAll Fault = "canary-takes-all"
+	// CanaryGetsNone: the Services never send a request to their canary.
+	CanaryGetsNone Fault = "canary-gets-none"
 )
 
 // AllFaults lists every fault, in declaration order.
@@ -68,6 +73,8 @@ func AllFaults() []Fault {
 		RESTPrefersXWD,
 		JobrunnerGatewayOpen,
 		XWDScopeIgnored,
+		CanaryTakesAll,
+		CanaryGetsNone,
 	}
 }
 

@@ -16,9 +16,9 @@
 //	  └──other wikis──► mw-web/main
 //	ingress (test.wikipedia.org, mw-pretrain.{discovery,svc.eqiad,svc.codfw}.wmnet)
 //	        ──XWD (backend=)?k8s-mw-pretrain.*──► mw-pretrain/debug
-//	        └──prefix /──► mw-pretrain/main (every 10th: canary)
+//	        └──prefix /──► mw-pretrain/main (every 3rd: canary)
 //	jobrunner-gateway (mw-pretrain-jobrunner names) ──GET health / POST RunSingleJob──► jobrunner Service
-//	jobrunner ──► jobrunner Service: mw-pretrain/jobrunner (every 10th: jobrunner-canary)
+//	jobrunner ──► jobrunner Service: mw-pretrain/jobrunner (every 3rd: jobrunner-canary)
 //	mesh/mw-api-int (6501)   ──testwiki──► ingress;                  default ─► mw-api-int/main
 //	mesh/mw-jobrunner (6506) ──testwiki──► jobrunner Service;        default ─► mw-jobrunner/main
 //

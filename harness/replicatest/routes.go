@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"regexp"
 	"strings"
+	"sync/atomic"
 
 	"gitlab.wikimedia.org/repos/sre/pretrain-check/harness/contract"
 )
@@ -39,23 +40,31 @@ func hostname(r *http.Request) string {
 	return strings.ToLower(strings.TrimSuffix(h, "."))
 }
 
-// Services: a Service is served by its release or the release's canary
-// (the canaries have no Service of their own). Every canaryEvery-th request
-// to a Service goes to the canary, deterministically.
-const canaryEvery = 10
+// Services: a Service is served by its release's pods and its canary's
+// (the canaries have no Service of their own): 2 pods of the release and
+// 1 of the canary, balanced round-robin, so every 3rd request goes to the
+// canary, deterministically (production: the canary's replica share, 1/3).
+// The faults CanaryTakesAll and CanaryGetsNone send it all or none.
+const canaryEvery = 3
+
+func (r *Replica) service(count *atomic.Uint64, release, canary string) string {
+	switch {
+	case r.faults.has(CanaryTakesAll):
+		return canary
+	case r.faults.has(CanaryGetsNone):
+		return release
+	case count.Add(1)%canaryEvery == 0:
+		return canary
+	}
+	return release
+}
 
 func (r *Replica) mainService() string {
-	if r.mainCount.Add(1)%canaryEvery == 0 {
-		return "mw-pretrain/canary"
-	}
-	return "mw-pretrain/main"
+	return r.service(&r.mainCount, "mw-pretrain/main", "mw-pretrain/canary")
 }
 
 func (r *Replica) jobrunnerService() string {
-	if r.jobrunnerCount.Add(1)%canaryEvery == 0 {
-		return "mw-pretrain/jobrunner-canary"
-	}
-	return "mw-pretrain/jobrunner"
+	return r.service(&r.jobrunnerCount, "mw-pretrain/jobrunner", "mw-pretrain/jobrunner-canary")
 }
 
 // mainGatewayHosts are the names the main release's Gateway (and its

@@ -16,6 +16,7 @@ import (
 	"gitlab.wikimedia.org/repos/sre/pretrain-check/harness/coverage"
 	"gitlab.wikimedia.org/repos/sre/pretrain-check/harness/istio"
 	"gitlab.wikimedia.org/repos/sre/pretrain-check/harness/latency"
+	"gitlab.wikimedia.org/repos/sre/pretrain-check/harness/share"
 )
 
 // sampleReport: the sample cases (the first passed after 2 misses) and
@@ -135,6 +136,26 @@ var jsonFieldMeanings = map[string]string{
 	"summary.total":         "every verdict counted: cases + budgets",
 	"summary.cases":         "how many case verdicts",
 	"summary.budgets":       "how many budget verdicts",
+	"summary.shares":        "how many share check verdicts",
+
+	"shares":              "one entry per canary share check run",
+	"shares[].name":       "the share's name in the contract",
+	"shares[].case":       "the case sent N times",
+	"shares[].entry":      "the case's entry point",
+	"shares[].backend":    "the canary whose answers are counted",
+	"shares[].position":   "where the share is written: file:line:column",
+	"shares[].outcome":    "passed, failed (answers outside the group, or the canary's count outside the band), inconclusive or not-applicable",
+	"shares[].reasons":    "why it did not pass",
+	"shares[].expected":   "the canary's replica share, \"1/3\"",
+	"shares[].band":       "[min, max]: the canary's answers allowed, inclusive",
+	"shares[].requests":   "N, the requests the share sends",
+	"shares[].sent":       "requests actually sent",
+	"shares[].canary":     "answers from the canary",
+	"shares[].inGroup":    "answers from the case's expected group, the canary's included",
+	"shares[].observed":   "canary / inGroup",
+	"shares[].servedBy":   "answers by who served them (error, unidentified, cached, refused for the others)",
+	"shares[].servedBy{}": "how many",
+	"shares[].elapsedMs":  "the check's duration, ms",
 
 	"cases":                         "one entry per case, in contract order",
 	"cases[].name":                  "the case's name in the contract",
@@ -250,7 +271,8 @@ func flatten(prefix string, v any, out map[string]bool) {
 			// are pinned as a whole.
 			switch {
 			case strings.HasSuffix(p, ".headers") && !strings.HasPrefix(p, "cases[].expected"),
-				strings.HasSuffix(p, "statuses"), strings.HasPrefix(p, "budgets[].servedBy"), strings.HasSuffix(p, "ceilingsMs"):
+				strings.HasSuffix(p, "statuses"), strings.HasPrefix(p, "budgets[].servedBy"), strings.HasPrefix(p, "shares[].servedBy"),
+				strings.HasSuffix(p, "ceilingsMs"):
 				out[p] = true
 				for _, hv := range val.(map[string]any) {
 					_ = hv
@@ -300,6 +322,7 @@ func TestJSONFieldMeanings(t *testing.T) {
 	rep.Cases[1].History[0].Err = "connection reset"
 	rep.Cases[1].History[0].CacheStatus = "miss"
 	rep.Cases[4].Case.Expect.NoBackend = true
+	rep.Shares = []share.Result{sampleShare(t, check.Failed)}
 	fc := featureCase(t, false)
 	rep.Cases[2].Case = fc
 	rep.Features = &Features{On: []string{}, Off: []string{"step-one"}}

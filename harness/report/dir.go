@@ -34,7 +34,8 @@ func WriteDir(dir string, vs []check.Verdict) error { return Report{Cases: vs}.W
 //	junit.xml              WriteJUnit, suite "pretrain-check"
 //	summary.txt            the summary line (cases and budgets), then the table without colour
 //	evidence/NNN-<case>.txt  the evidence of each failed or inconclusive case,
-//	                         then budget, NNN its 1-based position (cases first)
+//	                         then budget, then share check, NNN its 1-based
+//	                         position (cases first)
 //	latency/index.html, latency/summary.txt  every budget (when any ran);
 //	                         each budget's plots are written as it ends
 //	                         (latency.WriteFiles)
@@ -91,6 +92,16 @@ func (rep Report) WriteDir(dir string) error {
 		name := filepath.Join(EvidenceDir, evidenceName(len(rep.Cases)+i, "budget-"+budgetName(r)))
 		write(name, func(b *bytes.Buffer) error {
 			b.WriteString(r.Explain() + "\n")
+			return nil
+		})
+	}
+	for i, r := range rep.Shares {
+		if r.Outcome != check.Failed && r.Outcome != check.Inconclusive {
+			continue
+		}
+		name := filepath.Join(EvidenceDir, evidenceName(len(rep.Cases)+len(rep.Budgets)+i, "share-"+shareName(r)))
+		write(name, func(b *bytes.Buffer) error {
+			b.WriteString(r.Explain())
 			return nil
 		})
 	}

@@ -26,7 +26,9 @@ const SchemaVersion = "pretrain-check/report/v2"
 //	  "summary": {"passed": 43, "failed": 1, "inconclusive": 2, "notApplicable": 3, "skipped": 0, "total": 49,
 //	              "cases": 48, "budgets": 1},
 //	  "cases": [ JSONCase, ... ],           // in the order given (contract order)
-//	  "budgets": [ JSONBudget, ... ]        // the latency budgets run
+//	  "budgets": [ JSONBudget, ... ],       // the latency budgets run
+//	  "shares": [ JSONShare, ... ],         // the canary share checks run
+//	  "features": {"on": [...], "off": [...]}
 //	}
 //
 // The summary counts cases and budgets alike (v2; v1 counted cases only).
@@ -37,6 +39,8 @@ type JSONReport struct {
 	Summary JSONSummary  `json:"summary"`
 	Cases   []JSONCase   `json:"cases"`
 	Budgets []JSONBudget `json:"budgets"`
+	// Shares are the canary share checks run (absent when none ran).
+	Shares []JSONShare `json:"shares,omitempty"`
 	// RouteCoverage is set for config-driven targets.
 	RouteCoverage *JSONCoverage `json:"routeCoverage,omitempty"`
 	// Features are the run's features on and off (absent when the
@@ -49,9 +53,10 @@ type JSONSummary struct {
 	Summary
 	// Total is every verdict counted, cases and budgets.
 	Total int `json:"total"`
-	// Cases and Budgets count each kind.
+	// Cases, Budgets and Shares count each kind.
 	Cases   int `json:"cases"`
 	Budgets int `json:"budgets"`
+	Shares  int `json:"shares"`
 }
 
 // JSONBudget is one latency budget's verdict and figures (the whole
@@ -188,7 +193,7 @@ func (r Report) BuildJSON() JSONReport {
 	s := r.Summary()
 	rep := JSONReport{
 		Schema:  SchemaVersion,
-		Summary: JSONSummary{Summary: s, Total: s.Total(), Cases: len(r.Cases), Budgets: len(r.Budgets)},
+		Summary: JSONSummary{Summary: s, Total: s.Total(), Cases: len(r.Cases), Budgets: len(r.Budgets), Shares: len(r.Shares)},
 		Cases:   []JSONCase{},
 		Budgets: []JSONBudget{},
 	}
@@ -197,6 +202,9 @@ func (r Report) BuildJSON() JSONReport {
 	}
 	for _, b := range r.Budgets {
 		rep.Budgets = append(rep.Budgets, jsonBudget(b))
+	}
+	for _, sh := range r.Shares {
+		rep.Shares = append(rep.Shares, jsonShare(sh))
 	}
 	if r.Coverage != nil {
 		rep.RouteCoverage = r.Coverage.json()

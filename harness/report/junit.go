@@ -115,6 +115,10 @@ func (r Report) BuildJUnit(suiteName string) JUnitSuites {
 		tc := JUnitCase{Name: "budget " + budgetName(b), Classname: suiteName + ".latency"}
 		add(tc, b.Outcome, b.Reasons, b.Explain, b.Elapsed.Seconds())
 	}
+	for _, sh := range r.Shares {
+		tc := JUnitCase{Name: "share " + shareName(sh), Classname: suiteName + ".share"}
+		add(tc, sh.Outcome, sh.Reasons, sh.Explain, sh.Elapsed.Seconds())
+	}
 	suite.Time = seconds(total)
 	if f := r.Features; f != nil {
 		suite.Properties = &JUnitProperties{List: []JUnitProperty{

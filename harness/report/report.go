@@ -5,6 +5,7 @@ import (
 
 	"gitlab.wikimedia.org/repos/sre/pretrain-check/harness/check"
 	"gitlab.wikimedia.org/repos/sre/pretrain-check/harness/latency"
+	"gitlab.wikimedia.org/repos/sre/pretrain-check/harness/share"
 )
 
 // Report is one run: every case's verdict and every latency budget's
@@ -14,6 +15,8 @@ import (
 type Report struct {
 	Cases   []check.Verdict
 	Budgets []latency.Result
+	// Shares are the canary share checks' results.
+	Shares []share.Result
 	// Coverage is set for config-driven targets: which routes the cases took.
 	Coverage *RouteCoverage
 	// Features are the run's features (FeaturesOf its resolved contract);
@@ -26,6 +29,9 @@ func (r Report) Summary() Summary {
 	s := Summarize(r.Cases)
 	for _, b := range r.Budgets {
 		s.Add(b.Outcome)
+	}
+	for _, sh := range r.Shares {
+		s.Add(sh.Outcome)
 	}
 	return s
 }

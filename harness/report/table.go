@@ -58,7 +58,8 @@ func WriteTable(w io.Writer, vs []check.Verdict, color bool) error {
 // feature case's EXPECTED cell names its feature's state
 // ("mw-web/* 2xx (edge-diversion off)"). A case that passed after misses says so ("ok (after 2 misses)"). A
 // budget's row is "budget <name>", its request, what counts as a success,
-// who served most, its statuses, its p95 and its verdict. Failures stand
+// who served most, its statuses, its p95 and its verdict; a share check's
+// "share <name>", its request and N, the canary's band, its count. Failures stand
 // out by their upper-case FAIL (red with colour) and are listed again
 // under the table with their first reason. color adds ANSI colours to the
 // verdict column only; the CLI asks for it on a terminal.
@@ -74,6 +75,10 @@ func (rep Report) WriteTable(w io.Writer, color bool) error {
 	for _, b := range rep.Budgets {
 		rows = append(rows, budgetRow(b))
 		outcomes = append(outcomes, b.Outcome)
+	}
+	for _, sh := range rep.Shares {
+		rows = append(rows, shareRow(sh))
+		outcomes = append(outcomes, sh.Outcome)
 	}
 	widths := make([]int, len(header))
 	for _, r := range append([][]string{header}, rows...) {
@@ -119,6 +124,15 @@ func (rep Report) WriteTable(w io.Writer, color bool) error {
 				reason = ": " + b.Reasons[0]
 			}
 			failed = append(failed, "budget "+budgetName(b)+reason)
+		}
+	}
+	for _, sh := range rep.Shares {
+		if sh.Outcome == check.Failed {
+			reason := ""
+			if len(sh.Reasons) > 0 {
+				reason = ": " + sh.Reasons[0]
+			}
+			failed = append(failed, "share "+shareName(sh)+reason)
 		}
 	}
 	if rep.Coverage != nil {
