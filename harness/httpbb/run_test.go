@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"gitlab.wikimedia.org/repos/sre/pretrain-check/harness/check"
+	"gitlab.wikimedia.org/repos/sre/pretrain-check/harness/contract"
 	"gitlab.wikimedia.org/repos/sre/pretrain-check/harness/live"
 	"gitlab.wikimedia.org/repos/sre/pretrain-check/harness/live/livetest"
 	"gitlab.wikimedia.org/repos/sre/pretrain-check/harness/probe"
@@ -23,7 +24,8 @@ type imitation struct {
 func start(t *testing.T) imitation {
 	t.Helper()
 	ca, caFile := livetest.NewTestCA(t)
-	edge, err := livetest.Start(ca, livetest.Options{Role: livetest.Edge})
+	// fixtures/httpbb/testwiki.yaml holds at the edge only with step 1 on.
+	edge, err := livetest.Start(ca, livetest.Options{Role: livetest.Edge, Features: []string{contract.FeatureEdgeDiversion}})
 	if err != nil {
 		t.Fatal(err)
 	}
