@@ -31,6 +31,7 @@ import (
 	"gitlab.wikimedia.org/repos/sre/pretrain-check/harness/kindtarget"
 	"gitlab.wikimedia.org/repos/sre/pretrain-check/harness/probe"
 	"gitlab.wikimedia.org/repos/sre/pretrain-check/harness/report"
+	"gitlab.wikimedia.org/repos/sre/pretrain-check/harness/share"
 	"gitlab.wikimedia.org/repos/sre/pretrain-check/suites"
 )
 
@@ -169,6 +170,7 @@ func TestChildSuites(t *testing.T) {
 	dir := os.Getenv(envChildReport)
 	var mu sync.Mutex
 	var verdicts []check.Verdict
+	var shares []share.Result
 	err = suites.Define(suites.Config{
 		Contract: c,
 		Target:   tg,
@@ -180,6 +182,13 @@ func TestChildSuites(t *testing.T) {
 			verdicts = append(verdicts, v)
 		},
 		Latency: suites.LatencyConfig{ReportDir: dir},
+		// The replica runs production's replica counts: the canaries get
+		// their share of their Service's traffic.
+		Shares: suites.SharesConfig{Run: true, Record: func(r share.Result) {
+			mu.Lock()
+			defer mu.Unlock()
+			shares = append(shares, r)
+		}},
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -188,7 +197,7 @@ func TestChildSuites(t *testing.T) {
 	if dir != "" {
 		mu.Lock()
 		defer mu.Unlock()
-		if err := report.WriteDir(dir, verdicts); err != nil {
+		if err := (report.Report{Cases: verdicts, Shares: shares, Features: report.FeaturesOf(c)}).WriteDir(dir); err != nil {
 			t.Errorf("write report to %s: %v", dir, err)
 		}
 	}
@@ -226,8 +235,14 @@ func runChild(ctx context.Context, dir string, pollTimeout time.Duration, ginkgo
 			res.failed = append(res.failed, c.Name)
 		}
 	}
+	// A share check that fails is named too: no fault may break one.
+	for _, sh := range rep.Shares {
+		if sh.Outcome == string(check.Failed) {
+			res.failed = append(res.failed, "share "+sh.Name)
+		}
+	}
 	sort.Strings(res.failed)
-	res.summary = fmt.Sprintf("%d cases: %d passed, %d failed, %d inconclusive, %d not applicable, %d skipped",
+	res.summary = fmt.Sprintf("%d checks: %d passed, %d failed, %d inconclusive, %d not applicable, %d skipped",
 		rep.Summary.Total, rep.Summary.Passed, rep.Summary.Failed, rep.Summary.Inconclusive, rep.Summary.NotApplicable, rep.Summary.Skipped)
 	return res, nil
 }
