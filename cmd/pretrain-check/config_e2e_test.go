@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"gitlab.wikimedia.org/repos/sre/pretrain-check/fixtures"
 	"gitlab.wikimedia.org/repos/sre/pretrain-check/harness/configtarget"
 	"gitlab.wikimedia.org/repos/sre/pretrain-check/harness/mutate"
 	"gitlab.wikimedia.org/repos/sre/pretrain-check/harness/report"
@@ -69,7 +70,8 @@ func failedCases(t *testing.T, jsonReport string) []string {
 
 // The deployment-charts CI recipe: helm template output on stdin.
 func TestConfigRunFromHelmTemplateOnStdin(t *testing.T) {
-	r := runBinary(t, exampleStream(t), "run", "--target", "config", "--routes", "-", "--min-route-coverage", "100", "-o", "json")
+	stream := exampleStream(t)
+	r := runBinary(t, stream, "run", "--target", "config", "--routes", "-", "--min-route-coverage", "100", "-o", "json")
 	if r.code != 0 {
 		t.Fatalf("exit %d, want 0\n%s", r.code, r.stderr)
 	}
@@ -82,6 +84,17 @@ func TestConfigRunFromHelmTemplateOnStdin(t *testing.T) {
 	// Every verdict names the route that matched.
 	if !strings.Contains(r.stdout, `"X-Pretrain-Route"`) || !strings.Contains(r.stdout, "mw-pretrain/mediawiki-main http[0] (debug)") {
 		t.Errorf("the JSON evidence does not name the route taken")
+	}
+	// The manifest digests exactly what was read.
+	var rep report.JSONReport
+	if err := json.Unmarshal([]byte(r.stdout), &rep); err != nil {
+		t.Fatal(err)
+	}
+	m := rep.Manifest
+	wantContract, wantInput := report.NewInput("", fixtures.Contract), report.NewInput("", stream)
+	if m == nil || m.Target != "config" || m.Contract.SHA256 != wantContract.SHA256 || len(m.Inputs) != 1 ||
+		m.Inputs[0].Name != "<stdin>" || m.Inputs[0].SHA256 != wantInput.SHA256 || m.Ended.Before(m.Started) {
+		t.Errorf("manifest %+v: want the built-in contract's and stdin's sha256, target config", m)
 	}
 	if !strings.Contains(r.summary(), " 0 failed") {
 		t.Errorf("summary %q", r.summary())

@@ -16,6 +16,7 @@ import (
 	"github.com/onsi/gomega"
 	"github.com/spf13/cobra"
 
+	"gitlab.wikimedia.org/repos/sre/pretrain-check/fixtures"
 	"gitlab.wikimedia.org/repos/sre/pretrain-check/harness/check"
 	"gitlab.wikimedia.org/repos/sre/pretrain-check/harness/contract"
 	"gitlab.wikimedia.org/repos/sre/pretrain-check/harness/latency"
@@ -292,6 +293,9 @@ func runChecks(ctx context.Context, stdin io.Reader, stdout, stderr io.Writer, f
 	if config != nil {
 		rep.Coverage = config.coverage(verdicts, f.minRouteCoverage)
 	}
+	if rep.Manifest, err = runManifest(f, tgt.Name(), config, runStart); err != nil {
+		return err
+	}
 	if err := writeReports(stdout, f.output, "pretrain-check", f.reportDir, rep); err != nil {
 		return err
 	}
@@ -405,4 +409,25 @@ func writeReports(stdout io.Writer, output, suiteName, reportDir string, rep rep
 		}
 	}
 	return nil
+}
+
+// runManifest says what the run was: the tool, the contract and every
+// routing input by digest, the target, the selection and its times.
+func runManifest(f runFlags, targetName string, config *configTier, started time.Time) (*report.Manifest, error) {
+	m := &report.Manifest{Tool: version, Target: targetName, LabelFilter: f.labelFilter, Focus: f.focus, Started: started, Ended: time.Now()}
+	if f.contractFile == "" {
+		m.Contract = report.NewInput(fixtures.ContractPath+" (built in)", fixtures.Contract)
+	} else {
+		data, err := os.ReadFile(f.contractFile)
+		if err != nil {
+			return nil, fmt.Errorf("digest the contract: %w", err)
+		}
+		m.Contract = report.NewInput(f.contractFile, data)
+	}
+	if config != nil {
+		for _, s := range config.tier.Model().Input().Sources {
+			m.Inputs = append(m.Inputs, report.Input{Name: s.Name, SHA256: s.SHA256, Size: s.Size})
+		}
+	}
+	return m, nil
 }

@@ -246,6 +246,22 @@ var jsonFieldMeanings = map[string]string{
 	"cases[].feature":      "a feature case: the feature it depends on",
 	"cases[].featureState": "that feature's state in the run, on or off: expected is the expectation of that state",
 
+	"manifest":                 "what the run was, set by the CLI",
+	"manifest.tool":            "pretrain-check's version",
+	"manifest.contract":        "the routing contract read",
+	"manifest.contract.name":   "its path (\"(built in)\" for the embedded default)",
+	"manifest.contract.sha256": "hex sha256 of its bytes",
+	"manifest.contract.size":   "its size in bytes",
+	"manifest.inputs":          "the routing input files (config-driven targets)",
+	"manifest.inputs[].name":   "the path as given, or <stdin>",
+	"manifest.inputs[].sha256": "hex sha256 of its bytes",
+	"manifest.inputs[].size":   "its size in bytes",
+	"manifest.target":          "the target's name",
+	"manifest.labelFilter":     "--label-filter as given",
+	"manifest.focus":           "--focus as given",
+	"manifest.started":         "when the checks started (RFC 3339)",
+	"manifest.ended":           "when the report was built (RFC 3339)",
+
 	"routeCoverage":                "config-driven targets only: which routes of the routing input the cases took",
 	"routeCoverage.covered":        "routes at least one case took",
 	"routeCoverage.total":          "every VirtualService http route of the input",
@@ -326,6 +342,8 @@ func TestJSONFieldMeanings(t *testing.T) {
 	fc := featureCase(t, false)
 	rep.Cases[2].Case = fc
 	rep.Features = &Features{On: []string{}, Off: []string{"step-one"}}
+	rep.Manifest = &Manifest{Tool: "v1", Contract: NewInput("c.yaml", []byte("cases: []")), Inputs: []Input{NewInput("<stdin>", []byte("x"))},
+		Target: "config", LabelFilter: "xwd", Focus: []string{"a"}, Started: time.Unix(1, 0), Ended: time.Unix(2, 0)}
 	rep.Coverage = &RouteCoverage{Min: 50, Report: coverage.Report{Routes: []coverage.Route{
 		{Route: istio.RouteRef{VirtualService: "ns/vs", Index: 0, Name: "debug"}, Cases: []string{"a"}},
 	}}}

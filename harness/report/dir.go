@@ -73,6 +73,9 @@ func (rep Report) WriteDir(dir string) error {
 	write(FileJUnit, func(b *bytes.Buffer) error { return rep.WriteJUnit(b, JUnitSuiteID) })
 	write(FileSummary, func(b *bytes.Buffer) error {
 		b.WriteString(rep.Summary().Line() + "\n\n")
+		if rep.Manifest != nil {
+			b.WriteString(strings.Join(rep.Manifest.Lines(), "\n") + "\n\n")
+		}
 		return rep.WriteTable(b, false)
 	})
 	for i, v := range rep.Cases {

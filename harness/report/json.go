@@ -46,6 +46,8 @@ type JSONReport struct {
 	// Features are the run's features on and off (absent when the
 	// contract declares none).
 	Features *Features `json:"features,omitempty"`
+	// Manifest says what the run was; absent when the front end gave none.
+	Manifest *Manifest `json:"manifest,omitempty"`
 }
 
 // JSONSummary is Summary with its totals.
@@ -210,6 +212,7 @@ func (r Report) BuildJSON() JSONReport {
 		rep.RouteCoverage = r.Coverage.json()
 	}
 	rep.Features = r.Features
+	rep.Manifest = r.Manifest
 	return rep
 }
 

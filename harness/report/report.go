@@ -22,6 +22,8 @@ type Report struct {
 	// Features are the run's features (FeaturesOf its resolved contract);
 	// nil when the contract has none.
 	Features *Features
+	// Manifest, when set, says what the run was (tool, inputs, target, times).
+	Manifest *Manifest
 }
 
 // Summary counts the cases' and the budgets' outcomes.
