@@ -85,6 +85,7 @@ func TestBundleAirgap(t *testing.T) {
 		"pretrain-infra/edge-config":         {"edge.lua", "remap.config"},
 		"pretrain-infra/rest-gateway-config": {"haproxy.cfg"},
 		"mw-pretrain/mesh-proxy-config":      {"haproxy.cfg"},
+		"kube-system/coredns":                {"Corefile"},
 	}
 	for _, o := range b.objects {
 		if o.u.GetKind() != "ConfigMap" {

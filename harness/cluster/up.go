@@ -51,6 +51,7 @@ func Up(ctx context.Context, opts ...Option) (*Replica, error) {
 	steps := []step{
 		{name: "create", timeout: o.timeouts.Create + o.timeouts.Delete, run: r.createOrReuse},
 		{name: "load", timeout: o.timeouts.Load, run: r.load},
+		{name: "dns", timeout: o.timeouts.Ready, run: r.sealDNS},
 		{name: "apply", timeout: o.timeouts.Apply, run: r.applyStep},
 		{name: "ready", timeout: o.timeouts.Ready, run: r.ready},
 		{name: "converge", timeout: o.timeouts.Converge + o.timeouts.Request, run: r.converge},
@@ -351,7 +352,7 @@ func (r *Replica) apply(ctx context.Context) (string, error) {
 // deploymentRefs are the bundle's Deployments plus CoreDNS, which the
 // proxies need to resolve their upstreams.
 func (r *Replica) deploymentRefs() []deploymentRef {
-	refs := []deploymentRef{{namespace: "kube-system", name: "coredns"}}
+	refs := []deploymentRef{coreDNS}
 	for _, o := range r.bundle.deployments() {
 		refs = append(refs, deploymentRef{namespace: o.u.GetNamespace(), name: o.u.GetName()})
 	}

@@ -5,6 +5,7 @@ package e2e_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -378,4 +379,29 @@ func tail(out []byte, lines int) string {
 		ls = ls[len(ls)-lines:]
 	}
 	return fmt.Sprintf("--- last %d lines of the suites' output ---\n%s", len(ls), strings.Join(ls, "\n"))
+}
+
+// TestDNSResolvesClusterNamesOnly: inside the replica, cluster names
+// resolve and every other name is NXDOMAIN (the Corefile in
+// fixtures/kind/configmaps/kube-system/coredns), so no proxy can send a
+// request outside the replica. With kubeadm's Corefile the outside names
+// resolve (the host's resolver answers; here, the sandbox's proxy address).
+func TestDNSResolvesClusterNamesOnly(t *testing.T) {
+	noteFailure(t)
+	ctx, cancel := context.WithTimeout(runCtx, time.Minute)
+	defer cancel()
+	for _, name := range []string{"mediawiki-main.mw-api-ext.svc.cluster.local", "rest-gateway.pretrain-infra.svc.cluster.local"} {
+		addrs, err := replica.Resolve(ctx, name)
+		if err != nil || len(addrs) == 0 {
+			t.Errorf("cluster name %s: expected addresses, got %v (%v)", name, addrs, err)
+		}
+	}
+	// Names a host resolver answers (the module proxy and Debian's mirror
+	// resolve on the machines this runs on), and production's own.
+	for _, name := range []string{"proxy.golang.org", "deb.debian.org", "en.wikipedia.org", "mw-pretrain.discovery.wmnet"} {
+		addrs, err := replica.Resolve(ctx, name)
+		if !errors.Is(err, cluster.ErrNoSuchName) {
+			t.Errorf("outside name %s: expected NXDOMAIN inside the replica, got %v (%v)", name, addrs, err)
+		}
+	}
 }
