@@ -5,7 +5,6 @@ import (
 	"crypto/rand"
 	"crypto/tls"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
@@ -20,9 +19,9 @@ import (
 
 	"gitlab.wikimedia.org/repos/sre/pretrain-check/harness/check"
 	"gitlab.wikimedia.org/repos/sre/pretrain-check/harness/contract"
+	"gitlab.wikimedia.org/repos/sre/pretrain-check/harness/forward"
 	"gitlab.wikimedia.org/repos/sre/pretrain-check/harness/identity"
 	"gitlab.wikimedia.org/repos/sre/pretrain-check/harness/probe"
-	"gitlab.wikimedia.org/repos/sre/pretrain-check/harness/stub"
 	"gitlab.wikimedia.org/repos/sre/pretrain-check/harness/target"
 )
 
@@ -32,9 +31,6 @@ const (
 	DefaultMaxWorkers = 256
 	// excerptBytes of a direct response's body are kept for evidence.
 	excerptBytes = 512
-	// maxForwardAnswer bounds a forward endpoint's JSON answer (its body
-	// field is at most 64 KiB, escaped).
-	maxForwardAnswer = 1 << 20
 )
 
 // Options tune an attack. Zero values take the defaults.
@@ -343,26 +339,21 @@ func (a *attack) forwardTargeter(ep target.Endpoint, req contract.Request, m, pa
 	}
 	full := strings.TrimSuffix(in.Path, "/") + path
 	a.displayURL = in.Scheme + "://" + req.Host + full
-	fr := stub.ForwardRequest{
-		URL:       in.Scheme + "://" + in.Host + full,
-		Method:    m,
-		Host:      req.Host,
-		Body:      req.Body,
-		TimeoutMs: int(min(opts.Timeout, stub.MaxForwardTimeout).Milliseconds()),
-	}
+	var headers []forward.Header
 	for _, h := range req.Headers {
-		fr.Headers = append(fr.Headers, stub.ForwardHeader{Name: h.Name, Value: h.Value})
+		headers = append(headers, forward.Header(h))
 	}
 	if !hasHeader(req.Headers, "User-Agent") {
-		fr.Headers = append(fr.Headers, stub.ForwardHeader{Name: "User-Agent", Value: opts.UserAgent})
+		headers = append(headers, forward.Header{Name: "User-Agent", Value: opts.UserAgent})
 	}
-	payload, err := json.Marshal(fr)
+	fr := forward.NewRequest(m, in.Scheme+"://"+in.Host+full, req.Host, headers, req.Body, opts.Timeout)
+	payload, err := fr.Encode()
 	if err != nil {
-		return fmt.Errorf("encode forward request: %w", err)
+		return err
 	}
-	header := http.Header{"Content-Type": {"application/json"}, "User-Agent": {opts.UserAgent}}
+	header := http.Header{"Content-Type": {forward.ContentType}, "User-Agent": {opts.UserAgent}}
 	a.forward = true
-	a.maxBody = maxForwardAnswer
+	a.maxBody = forward.MaxAnswerBytes + 1 // one more: an oversized answer is told apart
 	inner := fr.URL
 	a.targeter = func(t *vegeta.Target) error {
 		if t == nil {
@@ -376,8 +367,8 @@ func (a *attack) forwardTargeter(ep target.Endpoint, req contract.Request, m, pa
 			}
 			f := fr
 			f.URL = withNonce(inner, n)
-			if body, err = json.Marshal(f); err != nil {
-				return fmt.Errorf("encode forward request: %w", err)
+			if body, err = f.Encode(); err != nil {
+				return err
 			}
 		}
 		*t = vegeta.Target{Method: http.MethodPost, URL: ep.Forward.Endpoint, Header: header, Body: body}
@@ -551,7 +542,7 @@ func newCollector(c *contract.Contract, b *contract.Budget, cs *contract.Case) *
 
 // add records one vegeta result. For a forward, the status, headers and
 // latency are the in-pod request's, read from the forward answer.
-func (col *collector) add(r *vegeta.Result, forward bool) {
+func (col *collector) add(r *vegeta.Result, forwarded bool) {
 	s := Sample{Seq: int(r.Seq), Offset: r.Timestamp.Sub(col.begin), Latency: r.Latency, Status: int(r.Code)}
 	var h http.Header
 	var body []byte
@@ -561,28 +552,20 @@ func (col *collector) add(r *vegeta.Result, forward bool) {
 		if s.Error == "" {
 			s.Error = "no response"
 		}
-	case forward:
+	case forwarded:
 		s.Status = 0
-		var fa stub.ForwardResponse
-		decodeErr := json.Unmarshal(r.Body, &fa)
-		switch {
-		case r.Code != http.StatusOK:
-			why := fa.Error
-			if decodeErr != nil || why == "" {
-				why = strings.TrimSpace(probe.Excerpt(r.Body))
-			}
-			s.Error = fmt.Sprintf("forward refused with status %d: %s", r.Code, why)
-		case decodeErr != nil:
-			s.Error = fmt.Sprintf("decode forward answer: %v", decodeErr)
-		case fa.Error != "":
-			s.Error = "in-pod request failed: " + fa.Error
-			s.Latency = time.Duration(fa.LatencyMs * float64(time.Millisecond))
-		default:
-			s.Status = fa.Status
-			s.Latency = time.Duration(fa.LatencyMs * float64(time.Millisecond))
-			h = http.Header(fa.Headers)
-			body = []byte(fa.Body)
+		fa, err := forward.DecodeAnswer(int(r.Code), r.Body)
+		if errors.Is(err, forward.ErrInPod) {
+			s.Latency = fa.Latency()
 		}
+		if err != nil {
+			s.Error = err.Error()
+			break
+		}
+		s.Status = fa.Status
+		s.Latency = fa.Latency()
+		h = fa.Header()
+		body = []byte(fa.Body)
 	default:
 		h = r.Headers
 		body = r.Body

@@ -3,7 +3,6 @@ package probe
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -13,20 +12,13 @@ import (
 	"time"
 
 	"gitlab.wikimedia.org/repos/sre/pretrain-check/harness/contract"
+	"gitlab.wikimedia.org/repos/sre/pretrain-check/harness/forward"
 	"gitlab.wikimedia.org/repos/sre/pretrain-check/harness/target"
 )
 
 // forwardSlack is how much longer than the inner request the probe waits
 // for the forward endpoint's answer.
 const forwardSlack = 2 * time.Second
-
-// maxForwardTimeout is the longest inner timeout the forward protocol
-// accepts.
-const maxForwardTimeout = 30 * time.Second
-
-// maxForwardAnswer bounds the forward endpoint's JSON answer (its body field
-// is at most 64 KiB, escaped).
-const maxForwardAnswer = 1 << 20
 
 // doForward relays the request through a stub's forward endpoint: the stub
 // sends it from inside its pod to ep.Forward.InPodURL and reports what came
@@ -60,22 +52,16 @@ func (p *Prober) doForward(ctx context.Context, ep target.Endpoint, req contract
 	r.Request.URL = in.Scheme + "://" + req.Host + full
 	r.Request.Headers = p.requestHeaders(req)
 
-	fr := forwardRequest{
-		URL:       in.Scheme + "://" + in.Host + full,
-		Method:    m,
-		Host:      req.Host,
-		Body:      req.Body,
-		TimeoutMs: min(p.opts.Timeout, maxForwardTimeout).Milliseconds(),
-	}
+	var headers []forward.Header
 	for _, h := range req.Headers {
-		fr.Headers = append(fr.Headers, forwardHeader(h))
+		headers = append(headers, forward.Header(h))
 	}
 	if !hasHeader(req.Headers, "User-Agent") {
-		fr.Headers = append(fr.Headers, forwardHeader{Name: "User-Agent", Value: p.opts.UserAgent})
+		headers = append(headers, forward.Header{Name: "User-Agent", Value: p.opts.UserAgent})
 	}
-	payload, err := json.Marshal(fr)
+	payload, err := forward.NewRequest(m, in.Scheme+"://"+in.Host+full, req.Host, headers, req.Body, p.opts.Timeout).Encode()
 	if err != nil {
-		r.Err = fmt.Sprintf("encode forward request: %v", err)
+		r.Err = err.Error()
 		return r
 	}
 
@@ -91,7 +77,7 @@ func (p *Prober) doForward(ctx context.Context, ep target.Endpoint, req contract
 		r.Err = fmt.Sprintf("build forward request to %q: %v", ep.Forward.Endpoint, err)
 		return r
 	}
-	hreq.Header.Set("Content-Type", "application/json")
+	hreq.Header.Set("Content-Type", forward.ContentType)
 	hreq.Header.Set("User-Agent", p.opts.UserAgent)
 	if ep.Guard != nil {
 		if err := ep.Guard(hreq); err != nil {
@@ -109,42 +95,22 @@ func (p *Prober) doForward(ctx context.Context, ep target.Endpoint, req contract
 		return r
 	}
 	defer resp.Body.Close()
-	raw, err := io.ReadAll(io.LimitReader(resp.Body, maxForwardAnswer))
-	outer := time.Since(start)
+	raw, err := io.ReadAll(io.LimitReader(resp.Body, forward.MaxAnswerBytes+1))
+	r.Latency = time.Since(start)
 	if err != nil {
-		r.Latency = outer
 		r.Err = fmt.Sprintf("read forward answer from %s: %v", ep.Forward.Endpoint, err)
 		return r
 	}
-	var fa forwardResponse
-	decodeErr := json.Unmarshal(raw, &fa)
-	if resp.StatusCode != http.StatusOK {
-		why := fa.Error
-		if decodeErr != nil || why == "" {
-			why = strings.TrimSpace(Excerpt(raw))
-		}
-		r.Latency = outer
-		r.Err = fmt.Sprintf("forward %s %s via %s: forward refused with status %d: %s",
-			m, r.Request.URL, ep.Forward.Endpoint, resp.StatusCode, why)
+	fa, err := forward.DecodeAnswer(resp.StatusCode, raw)
+	if errors.Is(err, forward.ErrInPod) {
+		r.Latency = fa.Latency()
+	}
+	if err != nil {
+		r.Err = fmt.Sprintf("forward %s %s via %s: %v", m, r.Request.URL, ep.Forward.Endpoint, err)
 		return r
 	}
-	if err := decodeErr; err != nil {
-		r.Latency = outer
-		r.Err = fmt.Sprintf("decode forward answer from %s: %v", ep.Forward.Endpoint, err)
-		return r
-	}
-	r.Latency = time.Duration(fa.LatencyMs * float64(time.Millisecond))
-	if fa.Error != "" {
-		r.Err = fmt.Sprintf("forward %s %s via %s: in-pod request failed: %s", m, r.Request.URL, ep.Forward.Endpoint, fa.Error)
-		return r
-	}
+	r.Latency = fa.Latency()
 	r.Status = fa.Status
-	h := http.Header{}
-	for k, vs := range fa.Headers {
-		for _, v := range vs {
-			h.Add(k, v)
-		}
-	}
-	p.fill(&r, h, []byte(fa.Body), cfg)
+	p.fill(&r, fa.Header(), []byte(fa.Body), cfg)
 	return r
 }

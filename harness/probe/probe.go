@@ -425,28 +425,3 @@ func (p *Prober) transport(ep target.Endpoint) (*http.Transport, error) {
 	p.transports[key] = t
 	return t, nil
 }
-
-// forwardRequest is the stub forward protocol's request (see /forward).
-type forwardRequest struct {
-	URL       string          `json:"url"`
-	Method    string          `json:"method"`
-	Host      string          `json:"host"`
-	Headers   []forwardHeader `json:"headers,omitempty"`
-	Body      string          `json:"body"`
-	TimeoutMs int64           `json:"timeoutMs"`
-}
-
-type forwardHeader struct {
-	Name  string `json:"name"`
-	Value string `json:"value"`
-}
-
-// forwardResponse is the forward endpoint's answer.
-type forwardResponse struct {
-	Status    int                 `json:"status"`
-	Headers   map[string][]string `json:"headers"`
-	Body      string              `json:"body"`
-	LatencyMs float64             `json:"latencyMs"`
-	Error     string              `json:"error"`
-	From      *identity.Identity  `json:"from"`
-}

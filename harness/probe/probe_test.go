@@ -23,6 +23,7 @@ import (
 	"time"
 
 	"gitlab.wikimedia.org/repos/sre/pretrain-check/harness/contract"
+	"gitlab.wikimedia.org/repos/sre/pretrain-check/harness/forward"
 	"gitlab.wikimedia.org/repos/sre/pretrain-check/harness/identity"
 	"gitlab.wikimedia.org/repos/sre/pretrain-check/harness/stub"
 	"gitlab.wikimedia.org/repos/sre/pretrain-check/harness/target"
@@ -574,7 +575,7 @@ func TestDoForwardThroughStub(t *testing.T) {
 
 // fakeForward answers the forward protocol with a canned response and
 // records the request.
-func fakeForward(t *testing.T, status int, answer any, got *forwardRequest) *httptest.Server {
+func fakeForward(t *testing.T, status int, answer any, got *forward.Request) *httptest.Server {
 	t.Helper()
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method != http.MethodPost || r.Header.Get("Content-Type") != "application/json" {
@@ -591,7 +592,7 @@ func fakeForward(t *testing.T, status int, answer any, got *forwardRequest) *htt
 }
 
 func TestDoForwardProtocol(t *testing.T) {
-	var got forwardRequest
+	var got forward.Request
 	srv := fakeForward(t, 200, map[string]any{
 		"status":    404,
 		"headers":   map[string][]string{"Server": {"mw-pretrain.eqiad.jobrunner-1-2"}, "X-Cache-Status": {"miss"}},
@@ -625,7 +626,7 @@ func TestDoForwardErrors(t *testing.T) {
 	}
 	p := newProber(t, Options{})
 	req := contract.Request{Host: testHost, Path: "/w/api.php"}
-	var fr forwardRequest
+	var fr forward.Request
 
 	refused := fakeForward(t, 403, map[string]any{"error": "destination \"10.0.0.1\" is not loopback"}, &fr)
 	if r := p.Do(context.Background(), ep(refused.URL), req); !strings.Contains(r.Err, "403") || !strings.Contains(r.Err, "not loopback") {

@@ -132,7 +132,8 @@ func TestForwardRefusals(t *testing.T) {
 		{name: "localhost look-alike", req: ForwardRequest{URL: "http://localhost.example.org/"}, status: 403, wantErr: "not loopback"},
 		{name: "non-loopback IPv6", req: ForwardRequest{URL: "http://[::2]:6501/"}, status: 403, wantErr: "not loopback"},
 		{name: "unspecified address", req: ForwardRequest{URL: "http://0.0.0.0:6501/"}, status: 403, wantErr: "not loopback"},
-		{name: "bad JSON", raw: `{"url":`, status: 400, wantErr: "decode forward request"},
+		{name: "bad JSON", raw: `{"url":`, status: 400, wantErr: "malformed forward request"},
+		{name: "oversized", raw: `{"url":"http://127.0.0.1/","body":"` + strings.Repeat("x", 1<<20) + `"}`, status: 400, wantErr: "too large: more than 1048576 bytes"},
 		{name: "unknown field", raw: `{"url":"http://127.0.0.1/","tls":true}`, status: 400, wantErr: "unknown field"},
 		{name: "bad scheme", req: ForwardRequest{URL: "ftp://127.0.0.1/"}, status: 400, wantErr: "scheme"},
 		{name: "no host", req: ForwardRequest{URL: "/w/api.php"}, status: 400, wantErr: "scheme"},
@@ -252,19 +253,6 @@ func TestForwardViaLocalhost(t *testing.T) {
 	_, out := postForward(t, fwd.URL, ForwardRequest{URL: "http://localhost:" + port + "/wiki/Main_Page", Host: testwiki}, "")
 	if out.Status != 200 || out.Error != "" {
 		t.Errorf("expected 200 via localhost, got %d (error %q)", out.Status, out.Error)
-	}
-}
-
-func TestIsLoopbackHost(t *testing.T) {
-	for host, want := range map[string]bool{
-		"localhost": true, "LOCALHOST": true, "localhost.": true, "127.0.0.1": true, "127.1.2.3": true,
-		"::1": true, "::ffff:127.0.0.1": true,
-		"": false, "0.0.0.0": false, "10.0.0.1": false, "::": false, "::2": false, "128.0.0.1": false,
-		"localhost.localdomain": false, "my-localhost": false, "test.wikipedia.org": false,
-	} {
-		if got := IsLoopbackHost(host); got != want {
-			t.Errorf("IsLoopbackHost(%q): expected %v, got %v", host, want, got)
-		}
 	}
 }
 
