@@ -53,6 +53,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"gitlab.wikimedia.org/repos/sre/pretrain-check/harness/target"
+	"gitlab.wikimedia.org/repos/sre/pretrain-check/harness/yamlpos"
 )
 
 // Test is one httpbb test case.
@@ -142,14 +143,14 @@ func Load(paths ...string) ([]*Test, []Warning, error) {
 
 // Parse parses one httpbb file already read.
 func Parse(file string, data []byte) ([]*Test, []Warning, error) {
-	p := &parser{file: file}
+	p := &parser{Walker: yamlpos.Walker{File: file}}
 	var doc yaml.Node
 	if err := yaml.NewDecoder(bytes.NewReader(data)).Decode(&doc); err != nil {
 		return nil, nil, target.YAMLError(file, "httpbb file", err) // file:line:col, an empty file too
 	}
 	if len(doc.Content) != 1 || doc.Content[0].Kind != yaml.MappingNode {
 		p.errorf(&doc, "an httpbb file maps base URLs (https://host) to lists of tests")
-		return nil, nil, p.err()
+		return nil, nil, p.Err()
 	}
 	var tests []*Test
 	p.shadow = func(key string, k, v, last *yaml.Node) {
@@ -158,7 +159,7 @@ func Parse(file string, data []byte) ([]*Test, []Warning, error) {
 			n = len(v.Content)
 		}
 		p.warnf(k, "base URL %q is repeated at %s:%d:%d: httpbb keeps only the last block, so this block's %d %s never run",
-			key, p.file, last.Line, last.Column, n, plural(n, "test is", "tests are"))
+			key, p.File, last.Line, last.Column, n, plural(n, "test is", "tests are"))
 	}
 	top := doc.Content[0]
 	p.mapping(top, func(key string, k, v *yaml.Node) {
@@ -177,7 +178,7 @@ func Parse(file string, data []byte) ([]*Test, []Warning, error) {
 			}
 		}
 	})
-	if err := p.err(); err != nil {
+	if err := p.Err(); err != nil {
 		return nil, p.warnings, err
 	}
 	if len(tests) == 0 {
@@ -223,12 +224,12 @@ const knownKeys = "path, method, request_headers, json_body, form_body, assert_s
 
 func (p *parser) test(base *url.URL, n *yaml.Node) *Test {
 	n = deref(n)
-	t := &Test{File: p.file, Line: n.Line, Column: n.Column, BaseURL: base, Method: http.MethodGet}
+	t := &Test{File: p.File, Line: n.Line, Column: n.Column, BaseURL: base, Method: http.MethodGet}
 	if n.Kind != yaml.MappingNode {
 		p.errorf(n, "a test is a mapping with path and assertions")
 		return nil
 	}
-	before := len(p.problems)
+	before := p.Len()
 	sawPath, asserts := false, 0
 	var jsonNode, formNode *yaml.Node
 	p.mapping(n, func(key string, k, v *yaml.Node) {
@@ -341,7 +342,7 @@ func (p *parser) test(base *url.URL, n *yaml.Node) *Test {
 	if asserts == 0 {
 		p.errorf(n, "the test asserts nothing: add assert_status or another assert_* key")
 	}
-	if len(p.problems) > before {
+	if p.Len() > before {
 		return nil
 	}
 	return t
@@ -375,9 +376,10 @@ func (p *parser) headers(n *yaml.Node, check func(name string, k *yaml.Node)) []
 	return out
 }
 
+// parser collects every problem (yamlpos.Walker: positions and problems)
+// and every warning of one file.
 type parser struct {
-	file     string
-	problems []error
+	yamlpos.Walker
 	warnings []Warning
 	// shadow, when set, reports a mapping entry shadowed by a later one
 	// with the same key (last); nil: a generic warning.
@@ -385,19 +387,11 @@ type parser struct {
 }
 
 func (p *parser) warnf(n *yaml.Node, format string, args ...any) {
-	p.warnings = append(p.warnings, Warning{File: p.file, Line: n.Line, Column: n.Column, Message: fmt.Sprintf(format, args...)})
+	p.warnings = append(p.warnings, Warning{File: p.File, Line: n.Line, Column: n.Column, Message: fmt.Sprintf(format, args...)})
 }
 
-func (p *parser) errorf(n *yaml.Node, format string, args ...any) {
-	p.problems = append(p.problems, fmt.Errorf("%s:%d:%d: %s", p.file, n.Line, n.Column, fmt.Sprintf(format, args...)))
-}
-
-func (p *parser) err() error {
-	if len(p.problems) == 0 {
-		return nil
-	}
-	return errors.Join(p.problems...)
-}
+// errorf records a problem at n (pyyaml.go's readers use it too).
+func (p *parser) errorf(n *yaml.Node, format string, args ...any) { p.Errorf(n, format, args...) }
 
 // mapping calls each for every key of n in the order first written, with
 // the last value written for it: a Python dict's behaviour, which httpbb's
@@ -437,7 +431,7 @@ func (p *parser) mapping(n *yaml.Node, each func(key string, k, v *yaml.Node)) {
 			shadow(s.k.Value, s.k, s.v, winner)
 			continue
 		}
-		p.warnf(s.k, "key %q is repeated at %s:%d:%d: httpbb keeps only the last value", s.k.Value, p.file, winner.Line, winner.Column)
+		p.warnf(s.k, "key %q is repeated at %s:%d:%d: httpbb keeps only the last value", s.k.Value, p.File, winner.Line, winner.Column)
 	}
 	for _, key := range order {
 		e := last[key]

@@ -29,6 +29,7 @@ import (
 	"gitlab.wikimedia.org/repos/sre/pretrain-check/fixtures"
 	"gitlab.wikimedia.org/repos/sre/pretrain-check/harness/contract"
 	"gitlab.wikimedia.org/repos/sre/pretrain-check/harness/target"
+	"gitlab.wikimedia.org/repos/sre/pretrain-check/harness/yamlpos"
 )
 
 // Kind is the value of a live target file's "kind" key.
@@ -138,7 +139,7 @@ func Load(path string) (*File, error) {
 //	        url: https://mw-pretrain-jobrunner.discovery.wmnet:30443
 //	        hosts: [mw-pretrain-jobrunner.discovery.wmnet]
 func Parse(file string, data []byte) (*File, error) {
-	p := &parser{file: file}
+	p := &parser{yamlpos.Walker{File: file}}
 	f := &File{Path: file, Vantages: map[string]*Vantage{}}
 	var doc yaml.Node
 	dec := yaml.NewDecoder(bytes.NewReader(data))
@@ -146,63 +147,64 @@ func Parse(file string, data []byte) (*File, error) {
 		return nil, target.YAMLError(file, "live target", err)
 	}
 	if len(doc.Content) != 1 || doc.Content[0].Kind != yaml.MappingNode {
-		return nil, p.errorf(&doc, "a live target file is a mapping with kind, name, user_agent, rate, max_rate and vantage_points")
+		p.Errorf(&doc, "a live target file is a mapping with kind, name, user_agent, rate, max_rate and vantage_points")
+		return nil, p.Err() // alone: nothing else to read
 	}
 	root := doc.Content[0]
 	var kind string
 	var sawVantages bool
 	rateNode, maxRateNode := root, root
-	p.mapping(root, func(key string, k, v *yaml.Node) {
+	p.Mapping(root, func(key string, k, v *yaml.Node) {
 		switch key {
 		case "kind":
-			p.str(v, &kind)
+			p.Str(v, &kind)
 		case "name":
-			p.str(v, &f.Name)
+			p.Str(v, &f.Name)
 		case "user_agent":
-			p.str(v, &f.UserAgent)
+			p.Str(v, &f.UserAgent)
 		case "rate":
 			rateNode = v
-			p.number(v, &f.Rate)
+			p.Number(v, &f.Rate)
 		case "max_rate":
 			maxRateNode = v
-			p.number(v, &f.MaxRate)
+			p.Number(v, &f.MaxRate)
 		case "vantage_points":
 			sawVantages = true
-			p.mapping(v, func(name string, k, v *yaml.Node) {
+			p.Mapping(v, func(name string, k, v *yaml.Node) {
 				if vp := p.vantage(name, k, v); vp != nil {
 					f.Vantages[name] = vp
 				}
 			})
 		default:
-			p.errorf(k, "unknown key %q (want kind, name, user_agent, rate, max_rate, vantage_points)", key)
+			p.Errorf(k, "unknown key %q (want kind, name, user_agent, rate, max_rate, vantage_points)", key)
 		}
 	})
 	if kind != Kind {
-		p.errorf(root, "kind must be %q, got %q", Kind, kind)
+		p.Errorf(root, "kind must be %q, got %q", Kind, kind)
 	}
 	if f.Name == "" {
 		f.Name = "live"
 	}
 	if f.UserAgent == "" {
-		p.errorf(root, "user_agent is required (Wikimedia's User-Agent policy)")
+		p.Errorf(root, "user_agent is required (Wikimedia's User-Agent policy)")
 	} else if err := CheckUserAgent(f.UserAgent); err != nil {
-		p.errorf(root, "user_agent: %v", err)
+		p.Errorf(root, "user_agent: %v", err)
 	}
 	// A key left out takes its default; a value given, zero included, must
 	// be a rate within [MinRate, MaxRate] (and rate within max_rate).
 	if maxRateNode == root {
 		f.MaxRate = MaxRate
 	} else if err := CheckRate(f.MaxRate, MaxRate); err != nil {
-		p.errorf(maxRateNode, "max_rate: %v", err)
+		p.Errorf(maxRateNode, "max_rate: %v", err)
 		f.MaxRate = MaxRate
 	}
 	if rateNode == root {
 		f.Rate = min(DefaultRate, f.MaxRate)
 	} else if err := CheckRate(f.Rate, f.MaxRate); err != nil {
-		p.errorf(rateNode, "rate: %v (max_rate %g)", err, f.MaxRate)
+		p.Errorf(rateNode, "rate: %v (max_rate %g)", err, f.MaxRate)
 	}
 	if !sawVantages || len(f.Vantages) == 0 {
-		p.errorf(root, "no vantage_points")
+		p.Errorf(root, "no vantage_points")
 	}
 	if err := p.err(); err != nil {
 		return nil, err
@@ -212,66 +214,66 @@ func Parse(file string, data []byte) (*File, error) {
 
 func (p *parser) vantage(name string, k, n *yaml.Node) *Vantage {
 	if strings.TrimSpace(name) == "" {
-		p.errorf(k, "vantage point name is empty")
+		p.Errorf(k, "vantage point name is empty")
 		return nil
 	}
 	vp := &Vantage{Name: name, Entries: map[string]*EntrySpec{}, Line: k.Line}
 	var entriesNode *yaml.Node
-	p.mapping(n, func(key string, k, v *yaml.Node) {
+	p.Mapping(n, func(key string, k, v *yaml.Node) {
 		switch key {
 		case "description":
-			p.str(v, &vp.Description)
+			p.Str(v, &vp.Description)
 		case "allow_hosts":
 			vp.AllowHosts = p.hosts(v)
 		case "entries":
 			entriesNode = v
 		default:
-			p.errorf(k, "vantage point %q: unknown key %q (want description, allow_hosts, entries)", name, key)
+			p.Errorf(k, "vantage point %q: unknown key %q (want description, allow_hosts, entries)", name, key)
 		}
 	})
 	if len(vp.AllowHosts) == 0 {
-		p.errorf(n, "vantage point %q: allow_hosts is required and not empty", name)
+		p.Errorf(n, "vantage point %q: allow_hosts is required and not empty", name)
 	}
 	allowed := map[string]bool{}
 	for _, h := range vp.AllowHosts {
 		allowed[h] = true
 	}
 	if entriesNode == nil {
-		p.errorf(n, "vantage point %q: entries is required", name)
+		p.Errorf(n, "vantage point %q: entries is required", name)
 		return vp
 	}
-	p.mapping(entriesNode, func(entry string, k, v *yaml.Node) {
+	p.Mapping(entriesNode, func(entry string, k, v *yaml.Node) {
 		if !reachable[entry] {
-			p.errorf(k, "vantage point %q: entry %q cannot be reached by a plain HTTPS request (want edge, ingress, jobrunner-gateway or rest-gateway)", name, entry)
+			p.Errorf(k, "vantage point %q: entry %q cannot be reached by a plain HTTPS request (want edge, ingress, jobrunner-gateway or rest-gateway)", name, entry)
 			return
 		}
 		spec := &EntrySpec{Name: entry, Line: k.Line}
 		var raw string
-		p.mapping(v, func(key string, k, v *yaml.Node) {
+		p.Mapping(v, func(key string, k, v *yaml.Node) {
 			switch key {
 			case "url":
-				p.str(v, &raw)
+				p.Str(v, &raw)
 			case "hosts":
 				spec.Hosts = p.hosts(v)
 				for _, h := range spec.Hosts {
 					if !allowed[h] {
-						p.errorf(v, "vantage point %q: entry %q: host %q is not in the vantage point's allow_hosts", name, entry, h)
+						p.Errorf(v, "vantage point %q: entry %q: host %q is not in the vantage point's allow_hosts", name, entry, h)
 					}
 				}
 			default:
-				p.errorf(k, "vantage point %q: entry %q: unknown key %q (want url, hosts)", name, entry, key)
+				p.Errorf(k, "vantage point %q: entry %q: unknown key %q (want url, hosts)", name, entry, key)
 			}
 		})
 		u, err := parseEntryURL(raw)
 		if err != nil {
-			p.errorf(v, "vantage point %q: entry %q: %v", name, entry, err)
+			p.Errorf(v, "vantage point %q: entry %q: %v", name, entry, err)
 			return
 		}
 		spec.URL = u
 		vp.Entries[entry] = spec
 	})
 	if len(vp.Entries) == 0 {
-		p.errorf(entriesNode, "vantage point %q: no entries", name)
+		p.Errorf(entriesNode, "vantage point %q: no entries", name)
 	}
 	return vp
 }
@@ -304,89 +306,41 @@ func parseEntryURL(raw string) (*url.URL, error) {
 	return u, nil
 }
 
-// parser collects problems with their positions.
+// parser collects problems with their positions (yamlpos.Walker: the
+// mapping walker and the string and number readers).
 type parser struct {
-	file     string
-	problems []error
+	yamlpos.Walker
 }
 
-func (p *parser) errorf(n *yaml.Node, format string, args ...any) error {
-	err := fmt.Errorf("%s:%d:%d: %s", p.file, n.Line, n.Column, fmt.Sprintf(format, args...))
-	p.problems = append(p.problems, err)
-	return err
-}
-
+// err is every problem found, under one line naming the file.
 func (p *parser) err() error {
-	if len(p.problems) == 0 {
+	if p.Len() == 0 {
 		return nil
 	}
-	return fmt.Errorf("invalid live target %s:\n%w", p.file, errors.Join(p.problems...))
-}
-
-// mapping walks a mapping in order, rejecting duplicate and non-string keys.
-func (p *parser) mapping(n *yaml.Node, each func(key string, k, v *yaml.Node)) {
-	if n.Kind != yaml.MappingNode {
-		p.errorf(n, "expected a mapping")
-		return
-	}
-	seen := map[string]bool{}
-	for i := 0; i+1 < len(n.Content); i += 2 {
-		k, v := n.Content[i], n.Content[i+1]
-		if k.Kind != yaml.ScalarNode {
-			p.errorf(k, "expected a string key")
-			continue
-		}
-		if seen[k.Value] {
-			p.errorf(k, "duplicate key %q", k.Value)
-			continue
-		}
-		seen[k.Value] = true
-		each(k.Value, k, v)
-	}
-}
-
-func (p *parser) str(n *yaml.Node, out *string) {
-	if n.Kind != yaml.ScalarNode || n.Tag != "!!str" {
-		p.errorf(n, "expected a string")
-		return
-	}
-	*out = n.Value
-}
-
-func (p *parser) number(n *yaml.Node, out *float64) {
-	if n.Kind != yaml.ScalarNode || (n.Tag != "!!int" && n.Tag != "!!float") {
-		p.errorf(n, "expected a number")
-		return
-	}
-	f, err := strconv.ParseFloat(n.Value, 64)
-	if err != nil {
-		p.errorf(n, "expected a number, got %q", n.Value)
-		return
-	}
-	*out = f
+	return fmt.Errorf("invalid live target %s:\n%w", p.File, p.Err())
 }
 
 // hosts reads a list of host names (lowercased, no port, no duplicates).
 func (p *parser) hosts(n *yaml.Node) []string {
 	if n.Kind != yaml.SequenceNode {
-		p.errorf(n, "expected a list of host names")
+		p.Errorf(n, "expected a list of host names")
 		return nil
 	}
 	var out []string
 	seen := map[string]bool{}
 	for _, item := range n.Content {
 		var h string
-		p.str(item, &h)
+		p.Str(item, &h)
 		if h == "" {
 			continue
 		}
 		norm := normalHost(h)
 		if norm == "" || norm != strings.ToLower(strings.TrimSuffix(strings.TrimSpace(h), ".")) {
-			p.errorf(item, "%q is not a host name (no port, path or wildcard)", h)
+			p.Errorf(item, "%q is not a host name (no port, path or wildcard)", h)
 			continue
 		}
 		if seen[norm] {
-			p.errorf(item, "duplicate host %q", h)
+			p.Errorf(item, "duplicate host %q", h)
 			continue
 		}
 		seen[norm] = true

@@ -23,6 +23,8 @@ import (
 	"strings"
 
 	"gopkg.in/yaml.v3"
+
+	"gitlab.wikimedia.org/repos/sre/pretrain-check/harness/yamlpos"
 )
 
 // Static is a target whose entry points are listed in a file (or built in
@@ -130,56 +132,58 @@ func LoadStatic(path string) (*Static, error) {
 }
 
 // ParseStatic is LoadStatic on bytes already read; file names positions in
-// errors and anchors relative ca_file paths.
+// errors and anchors relative ca_file paths. Every problem of the file is
+// reported at once (a *yamlpos.Problems, one file:line:col a line).
 func ParseStatic(file string, data []byte) (*Static, error) {
 	var doc yaml.Node
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	if err := dec.Decode(&doc); err != nil {
 		return nil, YAMLError(file, "static target", err)
 	}
-	p := staticParser{file: file, dir: filepath.Dir(file)}
+	p := &staticParser{Walker: yamlpos.Walker{File: file}, dir: filepath.Dir(file)}
 	s := &Static{entries: map[string]Endpoint{}, positions: map[string]string{}}
 	if len(doc.Content) != 1 || doc.Content[0].Kind != yaml.MappingNode {
-		return nil, p.errf(&doc, "a static target is a mapping with name and entries")
+		p.Errorf(&doc, "a static target is a mapping with name and entries")
+		return nil, p.Err()
 	}
 	root := doc.Content[0]
-	sawEntries := false
-	err := p.mapping(root, func(key string, k, v *yaml.Node) error {
+	sawEntries, badEntries := false, false
+	p.Mapping(root, func(key string, k, v *yaml.Node) {
 		switch key {
 		case "name":
-			return p.str(v, &s.name)
+			p.StrOrNull(v, &s.name)
 		case "live":
 			// A production target needs the safety guard, which only live
 			// target files build: one guard, no guard-less live mode. An
 			// explicit "live: false" says nothing and is tolerated.
-			var live bool
-			if err := p.boolean(v, &live); err != nil || live {
-				return p.errf(k, "a static target cannot be live: use a live target file (kind: live, see fixtures/targets/live.yaml), whose safety guard every request passes")
+			if live, err := strconv.ParseBool(v.Value); v.Kind != yaml.ScalarNode || v.Tag != "!!bool" || err != nil || live {
+				p.Errorf(k, "a static target cannot be live: use a live target file (kind: live, see fixtures/targets/live.yaml), whose safety guard every request passes")
 			}
-			return nil
 		case "entries":
 			sawEntries = true
-			return p.mapping(v, func(name string, k, v *yaml.Node) error {
+			before := p.Len()
+			p.Mapping(v, func(name string, k, v *yaml.Node) {
 				if strings.TrimSpace(name) == "" {
-					return p.errf(k, "entry name is empty")
+					p.Errorf(k, "entry name is empty")
+					return
 				}
-				ep, err := p.endpoint(name, v)
-				if err != nil {
-					return err
+				if ep, ok := p.endpoint(name, v); ok {
+					s.entries[name] = ep
+					s.positions[name] = p.Pos(k).String()
 				}
-				s.entries[name] = ep
-				s.positions[name] = fmt.Sprintf("%s:%d:%d", file, k.Line, k.Column)
-				return nil
 			})
+			badEntries = p.Len() > before
 		default:
-			return p.errf(k, "unknown key %q (want name, entries)", key)
+			p.Errorf(k, "unknown key %q (want name, entries)", key)
 		}
 	})
-	if err != nil {
-		return nil, err
+	// Entries that are all wrong were reported each; "no entries" is for a
+	// file that lists none.
+	if !sawEntries || len(s.entries) == 0 && !badEntries {
+		p.Errorf(root, "no entries")
 	}
-	if !sawEntries || len(s.entries) == 0 {
-		return nil, p.errf(root, "no entries")
+	if err := p.Err(); err != nil {
+		return nil, err
 	}
 	if s.name == "" {
 		base := filepath.Base(file)
@@ -188,185 +192,138 @@ func ParseStatic(file string, data []byte) (*Static, error) {
 	return s, nil
 }
 
+// staticParser reads a static target file with yamlpos's walker (mapping,
+// string and boolean readers), collecting every problem.
 type staticParser struct {
-	file, dir string
+	yamlpos.Walker
+	dir string
 }
 
-func (p staticParser) errf(n *yaml.Node, format string, args ...any) error {
-	return fmt.Errorf("%s:%d:%d: %s", p.file, n.Line, n.Column, fmt.Sprintf(format, args...))
-}
-
-// mapping walks a mapping node in order, rejecting duplicate keys.
-func (p staticParser) mapping(n *yaml.Node, each func(key string, k, v *yaml.Node) error) error {
-	if n.Kind != yaml.MappingNode {
-		return p.errf(n, "expected a mapping")
-	}
-	seen := map[string]bool{}
-	for i := 0; i+1 < len(n.Content); i += 2 {
-		k, v := n.Content[i], n.Content[i+1]
-		if k.Kind != yaml.ScalarNode {
-			return p.errf(k, "expected a string key")
-		}
-		if seen[k.Value] {
-			return p.errf(k, "duplicate key %q", k.Value)
-		}
-		seen[k.Value] = true
-		if err := each(k.Value, k, v); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-func (p staticParser) str(n *yaml.Node, out *string) error {
-	if n.Kind != yaml.ScalarNode || (n.Tag != "!!str" && n.Tag != "!!null") {
-		return p.errf(n, "expected a string")
-	}
-	if n.Tag == "!!null" {
-		*out = ""
-		return nil
-	}
-	*out = n.Value
-	return nil
-}
-
-func (p staticParser) boolean(n *yaml.Node, out *bool) error {
-	if n.Kind != yaml.ScalarNode || n.Tag != "!!bool" {
-		return p.errf(n, "expected true or false")
-	}
-	b, err := strconv.ParseBool(n.Value)
-	if err != nil {
-		return p.errf(n, "expected true or false, got %q", n.Value)
-	}
-	*out = b
-	return nil
-}
-
-func (p staticParser) endpoint(name string, n *yaml.Node) (Endpoint, error) {
-	ep := Endpoint{Entry: name}
+// endpoint reads one entry; ok is false when it has a problem (reported).
+func (p *staticParser) endpoint(name string, n *yaml.Node) (ep Endpoint, ok bool) {
+	before := p.Len()
+	ep = Endpoint{Entry: name}
 	var rawURL, connectTo string
 	var tlsNode, fwdNode *yaml.Node
 	urlNode, connectNode := n, n
-	err := p.mapping(n, func(key string, k, v *yaml.Node) error {
+	urlRead := true
+	isMapping := p.Mapping(n, func(key string, k, v *yaml.Node) {
 		switch key {
 		case "url":
 			urlNode = v
-			return p.str(v, &rawURL)
+			urlRead = p.StrOrNull(v, &rawURL)
 		case "connect_to":
 			connectNode = v
-			return p.str(v, &connectTo)
+			p.StrOrNull(v, &connectTo)
 		case "tls":
 			tlsNode = v
-			return nil
 		case "forward":
 			fwdNode = v
-			return nil
 		default:
-			return p.errf(k, "entry %q: unknown key %q (want url, connect_to, tls, forward)", name, key)
+			p.Errorf(k, "entry %q: unknown key %q (want url, connect_to, tls, forward)", name, key)
 		}
 	})
-	if err != nil {
-		return ep, err
-	}
 	switch {
+	case !isMapping:
+		return ep, false
 	case fwdNode != nil && (rawURL != "" || connectTo != "" || tlsNode != nil):
-		return ep, p.errf(n, "entry %q: forward excludes url, connect_to and tls", name)
+		p.Errorf(n, "entry %q: forward excludes url, connect_to and tls", name)
+		return ep, false
 	case fwdNode != nil:
-		f, err := p.forward(name, fwdNode)
-		if err != nil {
-			return ep, err
-		}
-		ep.Forward = f
-		return ep, nil
+		ep.Forward = p.forward(name, fwdNode)
+		return ep, p.Len() == before
+	case !urlRead:
+		// reported; nothing to check the rest against
+		return ep, false
 	case rawURL == "":
-		return ep, p.errf(n, "entry %q: url or forward is required", name)
+		p.Errorf(n, "entry %q: url or forward is required", name)
+		return ep, false
 	}
 	u, err := parseBaseURL(rawURL)
 	if err != nil {
-		return ep, p.errf(urlNode, "entry %q: %v", name, err)
+		p.Errorf(urlNode, "entry %q: %v", name, err)
 	}
 	ep.URL = u
 	if connectTo != "" {
 		if err := checkHostPort(connectTo); err != nil {
-			return ep, p.errf(connectNode, "entry %q: connect_to: %v", name, err)
+			p.Errorf(connectNode, "entry %q: connect_to: %v", name, err)
 		}
 		ep.ConnectTo = connectTo
 	}
 	if tlsNode != nil {
-		if u.Scheme != "https" {
-			return ep, p.errf(tlsNode, "entry %q: tls is for https urls, url is %q", name, rawURL)
+		if u != nil && u.Scheme != "https" {
+			p.Errorf(tlsNode, "entry %q: tls is for https urls, url is %q", name, rawURL)
+		} else {
+			ep.TLS = p.tls(name, tlsNode)
 		}
-		cfg, err := p.tls(name, tlsNode)
-		if err != nil {
-			return ep, err
-		}
-		ep.TLS = cfg
 	}
-	return ep, nil
+	return ep, p.Len() == before
 }
 
-func (p staticParser) forward(name string, n *yaml.Node) (*Forward, error) {
+// forward reads an entry's forward block; its problems are reported.
+func (p *staticParser) forward(name string, n *yaml.Node) *Forward {
+	before := p.Len()
 	f := &Forward{}
-	err := p.mapping(n, func(key string, k, v *yaml.Node) error {
+	if !p.Mapping(n, func(key string, k, v *yaml.Node) {
 		switch key {
 		case "endpoint":
-			return p.str(v, &f.Endpoint)
+			p.StrOrNull(v, &f.Endpoint)
 		case "in_pod_url":
-			return p.str(v, &f.InPodURL)
+			p.StrOrNull(v, &f.InPodURL)
 		default:
-			return p.errf(k, "entry %q: forward: unknown key %q (want endpoint, in_pod_url)", name, key)
+			p.Errorf(k, "entry %q: forward: unknown key %q (want endpoint, in_pod_url)", name, key)
 		}
-	})
-	if err != nil {
-		return nil, err
+	}) || p.Len() > before {
+		return f
 	}
 	if f.Endpoint == "" || f.InPodURL == "" {
-		return nil, p.errf(n, "entry %q: forward needs endpoint and in_pod_url", name)
+		p.Errorf(n, "entry %q: forward needs endpoint and in_pod_url", name)
+		return f
 	}
 	if u, err := url.Parse(f.Endpoint); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return nil, p.errf(n, "entry %q: forward endpoint %q is not an http(s) URL", name, f.Endpoint)
+		p.Errorf(n, "entry %q: forward endpoint %q is not an http(s) URL", name, f.Endpoint)
 	}
 	if _, err := parseBaseURL(f.InPodURL); err != nil {
-		return nil, p.errf(n, "entry %q: in_pod_url: %v", name, err)
+		p.Errorf(n, "entry %q: in_pod_url: %v", name, err)
 	}
-	return f, nil
+	return f
 }
 
-func (p staticParser) tls(name string, n *yaml.Node) (*tls.Config, error) {
+// tls reads an entry's tls block; its problems are reported.
+func (p *staticParser) tls(name string, n *yaml.Node) *tls.Config {
 	cfg := &tls.Config{MinVersion: tls.VersionTLS12}
 	var caFile string
 	caNode := n
-	err := p.mapping(n, func(key string, k, v *yaml.Node) error {
+	p.Mapping(n, func(key string, k, v *yaml.Node) {
 		switch key {
 		case "ca_file":
 			caNode = v
-			return p.str(v, &caFile)
+			p.StrOrNull(v, &caFile)
 		case "insecure_skip_verify":
-			return p.boolean(v, &cfg.InsecureSkipVerify)
+			p.Bool(v, &cfg.InsecureSkipVerify)
 		case "server_name":
-			return p.str(v, &cfg.ServerName)
+			p.StrOrNull(v, &cfg.ServerName)
 		default:
-			return p.errf(k, "entry %q: tls: unknown key %q (want ca_file, insecure_skip_verify, server_name)", name, key)
+			p.Errorf(k, "entry %q: tls: unknown key %q (want ca_file, insecure_skip_verify, server_name)", name, key)
 		}
 	})
-	if err != nil {
-		return nil, err
-	}
 	if caFile != "" {
 		if !filepath.IsAbs(caFile) {
 			caFile = filepath.Join(p.dir, caFile)
 		}
 		pem, err := os.ReadFile(caFile)
 		if err != nil {
-			return nil, p.errf(caNode, "entry %q: read ca_file: %v", name, err)
+			p.Errorf(caNode, "entry %q: read ca_file: %v", name, err)
+			return cfg
 		}
 		pool := x509.NewCertPool()
 		if !pool.AppendCertsFromPEM(pem) {
-			return nil, p.errf(caNode, "entry %q: ca_file %q holds no PEM certificate", name, caFile)
+			p.Errorf(caNode, "entry %q: ca_file %q holds no PEM certificate", name, caFile)
+			return cfg
 		}
 		cfg.RootCAs = pool
 	}
-	return cfg, nil
+	return cfg
 }
 
 // parseBaseURL accepts an absolute http(s) URL with a host and no query.

@@ -186,3 +186,30 @@ func TestNewStatic(t *testing.T) {
 		t.Errorf("err %v", err)
 	}
 }
+
+// Every problem of a static target file is reported at once, each with its
+// file:line:col, in file order: not only the first.
+func TestParseStaticReportsEveryProblem(t *testing.T) {
+	doc := "nmae: x\n" +
+		"entries:\n" +
+		"  edge:\n" +
+		"    url: ftp://a:1\n" +
+		"  ingress:\n" +
+		"    url: https://b:1\n" +
+		"    conect_to: b:2\n" +
+		"    tls:\n" +
+		"      insecure_skip_verify: yes\n" +
+		"  edge:\n" +
+		"    url: http://c:1\n"
+	_, err := ParseStatic("t.yaml", []byte(doc))
+	want := strings.Join([]string{
+		`t.yaml:1:1: unknown key "nmae" (want name, entries)`,
+		`t.yaml:4:10: entry "edge": url "ftp://a:1": scheme must be http or https`,
+		`t.yaml:7:5: entry "ingress": unknown key "conect_to" (want url, connect_to, tls, forward)`,
+		`t.yaml:9:29: expected true or false`,
+		`t.yaml:10:3: duplicate key "edge"`,
+	}, "\n")
+	if err == nil || err.Error() != want {
+		t.Fatalf("got:\n%v\nwant:\n%s", err, want)
+	}
+}
