@@ -182,7 +182,9 @@ func TestRunBudgetLiveGuard(t *testing.T) {
 	}
 	defer r.Close()
 	cfg := suites.Config{Contract: c, Target: r.Target(), Latency: suites.LatencyConfig{
-		Options: latency.Options{RateScale: 100, MaxDuration: 100 * time.Millisecond, Live: true}}}
+		// 5 req/s x 10 = 50 req/s: over the live limit (10), and light
+		// enough for a loaded 2-core machine to hold (100 x failed there).
+		Options: latency.Options{RateScale: 10, MaxDuration: 200 * time.Millisecond, Live: true}}}
 	if _, err := suites.RunBudget(context.Background(), cfg, defaultBudget(t, c, "ingress-first-case")); err == nil || !strings.Contains(err.Error(), "rate refused against a live target") {
 		t.Fatalf("expected the live rate refusal, got %v", err)
 	}

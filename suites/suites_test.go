@@ -1,25 +1,20 @@
 package suites_test
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"strings"
-	"sync"
 	"testing"
 	"time"
-
-	. "github.com/onsi/ginkgo/v2"
-	. "github.com/onsi/gomega"
 
 	"gitlab.wikimedia.org/repos/sre/pretrain-check/harness/check"
 	"gitlab.wikimedia.org/repos/sre/pretrain-check/harness/contract"
 	"gitlab.wikimedia.org/repos/sre/pretrain-check/harness/latency"
 	"gitlab.wikimedia.org/repos/sre/pretrain-check/harness/probe"
 	"gitlab.wikimedia.org/repos/sre/pretrain-check/harness/replicatest"
-	"gitlab.wikimedia.org/repos/sre/pretrain-check/harness/report"
-	"gitlab.wikimedia.org/repos/sre/pretrain-check/harness/share"
+	"gitlab.wikimedia.org/repos/sre/pretrain-check/harness/run"
 	"gitlab.wikimedia.org/repos/sre/pretrain-check/harness/target"
-	"gitlab.wikimedia.org/repos/sre/pretrain-check/suites"
 )
 
 // The go test front end. Environment:
@@ -57,13 +52,11 @@ var inProcessPoll = check.PollConfig{
 }
 
 func TestSuites(t *testing.T) {
-	RegisterFailHandler(Fail)
-
 	c, err := loadContract(os.Getenv(envContract))
 	if err != nil {
 		t.Fatal(err)
 	}
-	tgt, poll, latencyConfig, closeTarget, err := openTarget(os.Getenv(envTarget))
+	tgt, poll, latencyOptions, closeTarget, err := openTarget(os.Getenv(envTarget))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -81,41 +74,20 @@ func TestSuites(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	var mu sync.Mutex
-	var verdicts []check.Verdict
-	var budgets []latency.Result
-	var shares []share.Result
-	latencyConfig.Record = func(r latency.Result) {
-		mu.Lock()
-		defer mu.Unlock()
-		budgets = append(budgets, r)
-	}
-	err = suites.Define(suites.Config{
-		Contract: c,
-		Target:   tgt,
-		Probe:    probe.Options{Timeout: 5 * time.Second, BustCache: tgt.Live()},
-		Poll:     poll,
-		Latency:  latencyConfig,
-		Shares: suites.SharesConfig{Run: true, Record: func(r share.Result) {
-			mu.Lock()
-			defer mu.Unlock()
-			shares = append(shares, r)
-		}},
-		Record: func(v check.Verdict) {
-			mu.Lock()
-			defer mu.Unlock()
-			verdicts = append(verdicts, v)
-		},
+	res, err := run.Run(context.Background(), run.Options{
+		Contract:  c,
+		Target:    tgt,
+		Probe:     probe.Options{Timeout: 5 * time.Second, BustCache: tgt.Live()},
+		Poll:      poll,
+		Latency:   latencyOptions,
+		ReportDir: os.Getenv(envReportDir),
+		T:         t,
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	RunSpecs(t, "pretrain-check")
-
 	if dir := os.Getenv(envReportDir); dir != "" {
-		mu.Lock()
-		defer mu.Unlock()
-		if err := (report.Report{Cases: verdicts, Budgets: budgets, Shares: shares, Features: report.FeaturesOf(c)}).WriteDir(dir); err != nil {
+		if err := res.Report.WriteDir(dir); err != nil {
 			t.Errorf("write report to %s: %v", dir, err)
 		}
 	}
@@ -132,8 +104,8 @@ func loadContract(file string) (*contract.Contract, error) {
 // budgets' full rates and durations are for real targets.
 var inProcessLatency = latency.Options{RateScale: 10, MaxDuration: time.Second}
 
-func openTarget(spec string) (target.Target, check.PollConfig, suites.LatencyConfig, func(), error) {
-	lat := suites.LatencyConfig{ReportDir: os.Getenv(envReportDir)}
+func openTarget(spec string) (target.Target, check.PollConfig, latency.Options, func(), error) {
+	var lat latency.Options
 	if spec == "" || spec == "replicatest" || strings.HasPrefix(spec, "replicatest:") {
 		var opts []replicatest.Option
 		if list, ok := strings.CutPrefix(spec, "replicatest:"); ok {
@@ -146,7 +118,7 @@ func openTarget(spec string) (target.Target, check.PollConfig, suites.LatencyCon
 		if err != nil {
 			return nil, check.PollConfig{}, lat, nil, fmt.Errorf("start in-process replica: %w", err)
 		}
-		lat.Options = inProcessLatency
+		lat = inProcessLatency
 		return r.Target(), inProcessPoll, lat, func() { r.Close() }, nil
 	}
 	if spec == "config" || strings.HasPrefix(spec, "config:") {
@@ -154,7 +126,7 @@ func openTarget(spec string) (target.Target, check.PollConfig, suites.LatencyCon
 		if err != nil {
 			return nil, check.PollConfig{}, lat, nil, err
 		}
-		lat.Options = inProcessLatency
+		lat = inProcessLatency
 		return tier.Target(), inProcessPoll, lat, func() { tier.Close() }, nil
 	}
 	t, err := target.LoadStatic(spec)

@@ -13,6 +13,7 @@ import (
 	"gitlab.wikimedia.org/repos/sre/pretrain-check/harness/httpbb"
 	"gitlab.wikimedia.org/repos/sre/pretrain-check/harness/live"
 	"gitlab.wikimedia.org/repos/sre/pretrain-check/harness/report"
+	"gitlab.wikimedia.org/repos/sre/pretrain-check/harness/run"
 )
 
 type httpbbFlags struct {
@@ -151,9 +152,9 @@ func runHttpbb(ctx context.Context, stdout, stderr io.Writer, files []string, f 
 	sum := rep.Summary()
 	stop := ""
 	if ctx.Err() != nil {
-		stop = fmt.Sprintf("the run was stopped after %s (--timeout)", roundSeconds(f.timeout))
+		stop = fmt.Sprintf("the run was stopped after %s (--timeout)", run.RoundSeconds(f.timeout))
 		if context.Cause(ctx) == context.Canceled || time.Since(started) < f.timeout {
-			stop = fmt.Sprintf("the run was interrupted after %s (Ctrl-C or SIGTERM)", roundSeconds(time.Since(started)))
+			stop = fmt.Sprintf("the run was interrupted after %s (Ctrl-C or SIGTERM)", run.RoundSeconds(time.Since(started)))
 		}
 		fmt.Fprintln(stderr, stoppedLine(stop, rep))
 	}

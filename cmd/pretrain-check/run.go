@@ -2,18 +2,17 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
 	"sort"
-	"sync"
 	"time"
 
 	"github.com/mattn/go-isatty"
 	. "github.com/onsi/ginkgo/v2"
 	"github.com/onsi/ginkgo/v2/types"
-	"github.com/onsi/gomega"
 	"github.com/spf13/cobra"
 
 	"gitlab.wikimedia.org/repos/sre/pretrain-check/fixtures"
@@ -22,9 +21,8 @@ import (
 	"gitlab.wikimedia.org/repos/sre/pretrain-check/harness/latency"
 	"gitlab.wikimedia.org/repos/sre/pretrain-check/harness/probe"
 	"gitlab.wikimedia.org/repos/sre/pretrain-check/harness/report"
-	"gitlab.wikimedia.org/repos/sre/pretrain-check/harness/share"
+	"gitlab.wikimedia.org/repos/sre/pretrain-check/harness/run"
 	"gitlab.wikimedia.org/repos/sre/pretrain-check/harness/target"
-	"gitlab.wikimedia.org/repos/sre/pretrain-check/suites"
 )
 
 type runFlags struct {
@@ -188,112 +186,52 @@ func runChecks(ctx context.Context, stdin io.Reader, stdout, stderr io.Writer, f
 			return usageError(err)
 		}
 	}
-	selected, err := suites.Select(c, f.labelFilter, f.focus)
-	if err != nil {
-		return usageError(err)
-	}
-	budgets, err := suites.SelectBudgets(c, f.labelFilter, f.focus)
-	if err != nil {
-		return usageError(err)
-	}
-	shares, err := suites.SelectShares(c, f.labelFilter, f.focus)
-	if err != nil {
-		return usageError(err)
-	}
-	if len(selected) == 0 && len(budgets) == 0 && len(shares) == 0 {
-		return usageError(fmt.Errorf("nothing checked: no case or budget matched --label-filter %q --focus %q", f.labelFilter, f.focus))
-	}
-	// Refused before anything is sent (exit 2).
-	if err := latency.CheckBudgets(budgets, f.rateScale, tgt.Live(), f.allowProduction); err != nil {
-		return usageError(fmt.Errorf("target %q is live: %w\n(lower --rate-scale, or pass --i-know-this-is-production)", tgt.Name(), err))
-	}
-	reached := append([]*contract.Case(nil), selected...)
-	for _, b := range budgets {
-		if cs, err := c.BudgetCase(b); err == nil {
-			reached = append(reached, cs)
-		}
-	}
-	for _, s := range shares {
-		if cs := c.Case(s.Case); cs != nil {
-			reached = append(reached, cs)
-		}
-	}
-	if err := preflight(ctx, tgt, reached); err != nil {
-		return environmentError(err)
-	}
-
-	var mu sync.Mutex
-	var verdicts []check.Verdict
-	var budgetResults []latency.Result
-	var shareResults []share.Result
-	cfg := suites.Config{
-		Contract: c,
-		Target:   tgt,
-		Probe:    probe.Options{Timeout: f.probeTimeout, BustCache: tgt.Live(), UserAgent: userAgentFor(tgt)},
-		Poll: check.PollConfig{
-			Timeout:             f.pollTimeout,
-			Interval:            f.pollInterval,
-			RequiredConsecutive: f.consecutive,
-			MaxHistory:          check.DefaultPollConfig().MaxHistory,
-		},
-		Record: func(v check.Verdict) {
-			mu.Lock()
-			defer mu.Unlock()
-			verdicts = append(verdicts, v)
-		},
-		Latency: suites.LatencyConfig{
-			Options:   latency.Options{RateScale: f.rateScale, AllowProduction: f.allowProduction, Timeout: f.probeTimeout},
-			ReportDir: f.reportDir,
-			Record: func(r latency.Result) {
-				mu.Lock()
-				defer mu.Unlock()
-				budgetResults = append(budgetResults, r)
-			},
-		},
-		Shares: suites.SharesConfig{
-			Run: true,
-			Record: func(r share.Result) {
-				mu.Lock()
-				defer mu.Unlock()
-				shareResults = append(shareResults, r)
-			},
-		},
-	}
-	if err := suites.Define(cfg); err != nil {
-		return usageError(err)
-	}
-
-	suiteConfig, reporterConfig := GinkgoConfiguration()
-	suiteConfig.LabelFilter = f.labelFilter
-	suiteConfig.FocusStrings = f.focus
-	suiteConfig.Timeout = f.timeout
-	reporterConfig.NoColor = !isTerminal(stderr)
-	reporterConfig.Succinct = true
-	gomega.RegisterFailHandler(Fail)
-
+	reporter := ginkgoReporter(stderr)
 	// Ginkgo's progress goes to stderr so stdout stays machine-readable.
-	runStart := time.Now()
-	var t suiteT
+	var res run.Result
+	var runErr error
 	if err := withStdoutOnStderr(func() {
-		RunSpecs(&t, "pretrain-check", suiteConfig, reporterConfig)
-		fmt.Fprintln(stderr) // Ginkgo's succinct summary leaves its line open: the summary line gets its own
+		res, runErr = run.Run(ctx, run.Options{
+			Contract:    c,
+			Target:      tgt,
+			LabelFilter: f.labelFilter,
+			Focus:       f.focus,
+			Timeout:     f.timeout,
+			Probe:       probe.Options{Timeout: f.probeTimeout, BustCache: tgt.Live(), UserAgent: userAgentFor(tgt)},
+			Poll: check.PollConfig{
+				Timeout:             f.pollTimeout,
+				Interval:            f.pollInterval,
+				RequiredConsecutive: f.consecutive,
+				MaxHistory:          check.DefaultPollConfig().MaxHistory,
+			},
+			Latency:   latency.Options{RateScale: f.rateScale, AllowProduction: f.allowProduction, Timeout: f.probeTimeout},
+			ReportDir: f.reportDir,
+			Before: func(ctx context.Context, sel run.Selection) error {
+				return beforeSending(ctx, tgt, f, sel)
+			},
+			Reporter: &reporter,
+		})
+		if runErr == nil {
+			fmt.Fprintln(stderr) // Ginkgo's succinct summary leaves its line open: the summary line gets its own
+		}
 	}); err != nil {
 		return fmt.Errorf("run suites: %w", err)
 	}
-
-	mu.Lock()
-	defer mu.Unlock()
-	// Every selected check is reported, those a stop left without a
-	// verdict included; budgets count like cases everywhere.
-	stop := stopReason(ctx, runStart, f.timeout)
-	rep := completeReport(c, selected, budgets, verdicts, budgetResults, stop)
-	rep.Features = report.FeaturesOf(c)
-	rep.Shares = completeShares(c, shares, shareResults, stop)
-	verdicts = rep.Cases
+	if runErr != nil {
+		// Before's refusals carry their exit code; the rest (the
+		// selection, the suites' definition) is bad input.
+		var coded *exitError
+		if errors.As(runErr, &coded) {
+			return runErr
+		}
+		return usageError(runErr)
+	}
+	rep, stop := res.Report, res.Stop
+	verdicts := rep.Cases
 	if config != nil {
 		rep.Coverage = config.coverage(verdicts, f.minRouteCoverage)
 	}
-	if rep.Manifest, err = runManifest(f, tgt.Name(), config, runStart); err != nil {
+	if rep.Manifest, err = runManifest(f, tgt.Name(), config, res.Started); err != nil {
 		return err
 	}
 	if err := writeReports(stdout, f.output, "pretrain-check", f.reportDir, rep); err != nil {
@@ -303,10 +241,10 @@ func runChecks(ctx context.Context, stdin io.Reader, stdout, stderr io.Writer, f
 	for _, r := range rep.Budgets {
 		fmt.Fprintln(stderr, "latency budget: "+r.SummaryLine())
 	}
-	if len(budgetResults) > 0 && f.reportDir != "" {
+	if len(rep.Budgets) > 0 && f.reportDir != "" {
 		fmt.Fprintf(stderr, "latency plots: %s\n", filepath.Join(f.reportDir, "latency", "index.html"))
 	}
-	if (sum.Failed > 0 || t.failed) && diagnose != nil && f.reportDir != "" {
+	if (sum.Failed > 0 || res.SuiteFailed) && diagnose != nil && f.reportDir != "" {
 		// Evidence without a second command: what the cluster looked like
 		// when the checks failed.
 		if err := diagnose(ctx, f.reportDir); err != nil {
@@ -330,13 +268,35 @@ func runChecks(ctx context.Context, stdin io.Reader, stdout, stderr io.Writer, f
 	}
 	fmt.Fprintln(stderr, sum.Line())
 	// A stop fails Ginkgo's suite: only a failed check is a failure then.
-	if sum.Failed > 0 || (t.failed && stop == "") || coverageFailed {
+	if sum.Failed > 0 || (res.SuiteFailed && stop == "") || coverageFailed {
 		return errChecksFailed
 	}
 	if stop != "" {
 		return errStopped(stop, rep)
 	}
 	return nothingChecked(rep, tgt.Name())
+}
+
+// beforeSending refuses what must not be sent (exit 2: budgets too fast
+// for a live target) and sends the preflight requests (exit 3: the
+// environment does not answer), before any check.
+func beforeSending(ctx context.Context, tgt target.Target, f runFlags, sel run.Selection) error {
+	if err := latency.CheckBudgets(sel.Budgets, f.rateScale, tgt.Live(), f.allowProduction); err != nil {
+		return usageError(fmt.Errorf("target %q is live: %w\n(lower --rate-scale, or pass --i-know-this-is-production)", tgt.Name(), err))
+	}
+	if err := preflight(ctx, tgt, sel.Reached()); err != nil {
+		return environmentError(err)
+	}
+	return nil
+}
+
+// ginkgoReporter is Ginkgo's console reporter for a run: succinct, in
+// colour only on a terminal.
+func ginkgoReporter(stderr io.Writer) types.ReporterConfig {
+	_, rc := GinkgoConfiguration()
+	rc.NoColor = !isTerminal(stderr)
+	rc.Succinct = true
+	return rc
 }
 
 // forFeatures resolves the contract for the run: the features the flag
@@ -366,24 +326,9 @@ func declaredEntries(c *contract.Contract) []string {
 	return names
 }
 
-// suiteT is the GinkgoTestingT of an in-process run.
-type suiteT struct{ failed bool }
-
-func (t *suiteT) Fail() { t.failed = true }
-
 func isTerminal(w io.Writer) bool {
 	f, ok := w.(*os.File)
 	return ok && (isatty.IsTerminal(f.Fd()) || isatty.IsCygwinTerminal(f.Fd()))
-}
-
-// sortByContract puts verdicts in contract order: specs finish in run
-// order, reports read best in the order the contract was written.
-func sortByContract(c *contract.Contract, vs []check.Verdict) {
-	index := make(map[*contract.Case]int, len(c.Cases))
-	for i, cs := range c.Cases {
-		index[cs] = i
-	}
-	sort.SliceStable(vs, func(i, j int) bool { return index[vs[i].Case] < index[vs[j].Case] })
 }
 
 // writeReports prints the report in the --output format on stdout and,

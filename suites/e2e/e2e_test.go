@@ -14,14 +14,11 @@ import (
 	"slices"
 	"sort"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
 
-	. "github.com/onsi/ginkgo/v2"
-	. "github.com/onsi/gomega"
 	"sigs.k8s.io/e2e-framework/pkg/env"
 	"sigs.k8s.io/e2e-framework/pkg/envconf"
 
@@ -32,8 +29,7 @@ import (
 	"gitlab.wikimedia.org/repos/sre/pretrain-check/harness/kindtarget"
 	"gitlab.wikimedia.org/repos/sre/pretrain-check/harness/probe"
 	"gitlab.wikimedia.org/repos/sre/pretrain-check/harness/report"
-	"gitlab.wikimedia.org/repos/sre/pretrain-check/harness/share"
-	"gitlab.wikimedia.org/repos/sre/pretrain-check/suites"
+	"gitlab.wikimedia.org/repos/sre/pretrain-check/harness/run"
 )
 
 const (
@@ -153,7 +149,6 @@ func TestChildSuites(t *testing.T) {
 	if os.Getenv(envChild) == "" {
 		t.Skip("runs only as the child of TestSuites and TestFaults")
 	}
-	RegisterFailHandler(Fail)
 	c, err := contract.Default()
 	if err != nil {
 		t.Fatal(err)
@@ -169,36 +164,20 @@ func TestChildSuites(t *testing.T) {
 		}
 	}
 	dir := os.Getenv(envChildReport)
-	var mu sync.Mutex
-	var verdicts []check.Verdict
-	var shares []share.Result
-	err = suites.Define(suites.Config{
-		Contract: c,
-		Target:   tg,
-		Probe:    probe.Options{Timeout: 5 * time.Second},
-		Poll:     poll,
-		Record: func(v check.Verdict) {
-			mu.Lock()
-			defer mu.Unlock()
-			verdicts = append(verdicts, v)
-		},
-		Latency: suites.LatencyConfig{ReportDir: dir},
-		// The replica runs production's replica counts: the canaries get
-		// their share of their Service's traffic.
-		Shares: suites.SharesConfig{Run: true, Record: func(r share.Result) {
-			mu.Lock()
-			defer mu.Unlock()
-			shares = append(shares, r)
-		}},
+	res, err := run.Run(context.Background(), run.Options{
+		Contract:  c,
+		Target:    tg,
+		SuiteName: "pretrain-check on the kind replica",
+		Probe:     probe.Options{Timeout: 5 * time.Second},
+		Poll:      poll,
+		ReportDir: dir,
+		T:         t,
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	RunSpecs(t, "pretrain-check on the kind replica")
 	if dir != "" {
-		mu.Lock()
-		defer mu.Unlock()
-		if err := (report.Report{Cases: verdicts, Shares: shares, Features: report.FeaturesOf(c)}).WriteDir(dir); err != nil {
+		if err := res.Report.WriteDir(dir); err != nil {
 			t.Errorf("write report to %s: %v", dir, err)
 		}
 	}
