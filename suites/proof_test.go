@@ -12,91 +12,52 @@ import (
 	"strings"
 	"testing"
 
+	"gitlab.wikimedia.org/repos/sre/pretrain-check/harness/faults"
 	"gitlab.wikimedia.org/repos/sre/pretrain-check/harness/replicatest"
 	"gitlab.wikimedia.org/repos/sre/pretrain-check/harness/report"
 )
 
-// wrongRouting lists, for each fault of the in-process replica, exactly the
-// cases (and share checks) that must fail: the suite proves itself by failing on wrong routing
-// and by naming the right cases (no more, no fewer).
-var wrongRouting = map[replicatest.Fault][]string{
-	// The ingress ignores X-Wikimedia-Debug: no debug request reaches debug.
-	replicatest.XWDIgnored: {
-		"edge-xwd-bare-value", "edge-xwd-pretrain-codfw", "edge-xwd-pretrain-eqiad",
-		"edge-xwd-pretrain-testwiki", "edge-xwd-with-flags", "ingress-xwd-bare-value",
-		"ingress-xwd-pretrain", "ingress-xwd-pretrain-eqiad", "ingress-xwd-pretrain-svc-codfw-host",
-		"ingress-xwd-with-flags", "rest-testwiki-xwd-pretrain",
-	},
-	// Any XWD value reaches debug: other backends, flags and a backend that
-	// is not first are captured (at the edge only where the edge lets the
-	// request through to the ingress: its XWD 400s are not the ingress's).
-	replicatest.XWDPatternTooBroad: {
-		"edge-rest-testwiki-xwd-mwdebug", "edge-xwd-backend-not-first-testwiki",
-		"ingress-xwd-backend-not-first", "ingress-xwd-flags-only",
-		"ingress-xwd-mwdebug-not-debug", "rest-testwiki-xwd-mwdebug",
-	},
-	// The edge sends testwiki to mw-web like any other wiki (plain traffic:
-	// XWD without a backend is a 400 whatever the diversion).
-	replicatest.TestwikiNotDiverted: {
-		"edge-runsinglejob-not-jobrunner", "edge-testwiki-api", "edge-testwiki-index-php",
-		"edge-testwiki-main-page",
-	},
-	// The edge sends other wikis to the Pretrain ingress.
-	replicatest.OtherWikiDiverted: {
-		"edge-commons-untouched", "edge-dewiki-untouched", "edge-enwiki-untouched",
-		"edge-test2wiki-untouched",
-	},
-	// The main gateway routes RunSingleJob to the jobrunner.
-	replicatest.JobrunnerOpenOnIngress: {
-		"edge-runsinglejob-not-jobrunner", "ingress-runsinglejob-not-jobrunner",
-	},
-	// The jobrunner gateway routes GET RunSingleJob.
-	replicatest.GetRunSingleJobRouted: {
-		"jobrunner-gateway-runsinglejob-get",
-	},
-	// The jobrunner gateway routes every path.
-	replicatest.JobrunnerGatewayOpen: {
-		"jobrunner-gateway-api-php", "jobrunner-gateway-health-check-head",
-		"jobrunner-gateway-health-check-post", "jobrunner-gateway-health-check-suffix",
-		"jobrunner-gateway-main-page", "jobrunner-gateway-runsinglejob-get",
-		"jobrunner-gateway-runsinglejob-suffix",
-	},
-	// The mesh sends testwiki to the default services.
-	replicatest.MeshSplitMissing: {
-		"mesh-api-int-testwiki", "mesh-api-int-testwiki-post", "mesh-jobrunner-testwiki",
-		"mesh-jobrunner-testwiki-health-check",
-	},
-	// The mesh split matches every host.
-	replicatest.MeshSplitAllHosts: {
-		"mesh-api-int-enwiki", "mesh-api-int-host-with-port", "mesh-api-int-prefix-host",
-		"mesh-api-int-suffix-host", "mesh-api-int-unescaped-dot-host", "mesh-jobrunner-enwiki",
-		"mesh-jobrunner-host-with-port", "mesh-jobrunner-suffix-host",
-	},
-	// The mesh split regex matches a substring, not the whole Host.
-	replicatest.MeshSplitUnanchored: {
-		"mesh-api-int-host-with-port", "mesh-api-int-prefix-host", "mesh-api-int-suffix-host",
-		"mesh-jobrunner-host-with-port", "mesh-jobrunner-suffix-host",
-	},
-	// The REST gateway lets XWD beat Host diversion.
-	replicatest.RESTPrefersXWD: {
-		"edge-rest-testwiki-xwd-mwdebug", "rest-testwiki-xwd-mwdebug",
-	},
-	// The canaries get all of their Service's traffic, or none: no case
-	// can tell (each accepts main or its canary), the share checks can.
-	replicatest.CanaryTakesAll: {"share jobrunner-canary-share", "share main-canary-share"},
-	replicatest.CanaryGetsNone: {"share jobrunner-canary-share", "share main-canary-share"},
-	// The edge accepts XWD backends out of their Host's scope (on
-	// /w/rest.php too, for the backends still remapped there).
-	replicatest.XWDScopeIgnored: {
-		"edge-rest-testwiki-xwd-experimental", "edge-xwd-experimental-testwiki",
-		"edge-xwd-mwdebug-next-testwiki", "edge-xwd-mwdebug-testwiki",
-		"edge-xwd-pretrain-enwiki", "edge-xwd-pretrain-test2wiki",
-	},
+// The wrong-routing faults, what goes wrong and exactly the cases (and
+// share checks) each must fail are the catalogue's (fixtures/faults.yaml,
+// read by harness/faults), shared with the kind replica's proof
+// (harness/cluster, suites/e2e); the in-process replica makes each by its
+// name (replicatest.Fault).
+
+// inProcessFaults reads the catalogue and checks that the in-process
+// replica makes exactly the faults it lists for in-process.
+func inProcessFaults(t *testing.T) *faults.Catalogue {
+	t.Helper()
+	cat, err := faults.Default()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var made []string
+	for _, f := range replicatest.AllFaults() {
+		made = append(made, string(f))
+	}
+	if err := cat.Implemented(faults.InProcess, made); err != nil {
+		t.Fatalf("the in-process replica's faults (harness/replicatest) and the catalogue differ:\n%v", err)
+	}
+	return cat
+}
+
+// TestFaultCatalogueMatchesTheReplica: every fault the catalogue lists for
+// the in-process replica is one of its faults, and every one of its faults
+// is in the catalogue (fast: no suites run).
+func TestFaultCatalogueMatchesTheReplica(t *testing.T) {
+	if os.Getenv(envTarget) != "" {
+		t.Skip("child run of TestSuites: not a proof run")
+	}
+	inProcessFaults(t)
 }
 
 // TestWrongRoutingFailsTheRightCases runs the suites (TestSuites, in a child
 // process: Ginkgo runs once per process) against the in-process replica
-// with one fault at a time and compares the failed cases with wrongRouting.
+// with one fault at a time and compares the failed cases with the
+// catalogue's: the suite proves itself by failing on wrong routing and by
+// naming the right cases (no more, no fewer). PRETRAIN_PROOF_DISCOVER=1
+// runs every fault of the replica, in the catalogue or not, and logs what
+// fails.
 func TestWrongRoutingFailsTheRightCases(t *testing.T) {
 	if os.Getenv(envTarget) != "" {
 		t.Skip("child run of TestSuites: not a proof run")
@@ -105,13 +66,23 @@ func TestWrongRoutingFailsTheRightCases(t *testing.T) {
 		t.Skip("SKIPPED: wrong-routing proofs need ~1 min; run without -short")
 	}
 	discover := os.Getenv("PRETRAIN_PROOF_DISCOVER") != ""
+	var cat *faults.Catalogue
+	if discover {
+		var err error
+		if cat, err = faults.Default(); err != nil {
+			t.Fatal(err)
+		}
+	} else {
+		cat = inProcessFaults(t)
+	}
 	for _, fault := range replicatest.AllFaults() {
 		t.Run(string(fault), func(t *testing.T) {
 			t.Parallel()
-			want, ok := wrongRouting[fault]
-			if !ok && !discover {
-				t.Fatalf("fault %q has no expected failures in wrongRouting: every fault must prove some case fails", fault)
+			entry, ok := cat.Fault(string(fault))
+			if (!ok || !entry.On(faults.InProcess)) && !discover {
+				t.Fatalf("fault %q is not in %s for %s: every fault must prove some case fails", fault, cat.File, faults.InProcess)
 			}
+			want := entry.Failures()
 			got, childOutput := runSuitesChild(t, "replicatest:"+string(fault))
 			if discover {
 				t.Logf("fault %q failed cases:\n\t%q", fault, got)
@@ -119,10 +90,9 @@ func TestWrongRoutingFailsTheRightCases(t *testing.T) {
 			if len(got) == 0 {
 				t.Fatalf("fault %q: no case failed: the suite cannot see this wrong routing\n%s", fault, tail(childOutput, 40))
 			}
-			sort.Strings(want)
 			if !slices.Equal(got, want) {
-				t.Errorf("fault %q: failed cases differ\n  missing (should fail, passed): %q\n  unexpected (failed, should pass): %q",
-					fault, minus(want, got), minus(got, want))
+				t.Errorf("fault %q: failed cases differ from %s:%d\n  missing (should fail, passed): %q\n  unexpected (failed, should pass): %q",
+					fault, cat.File, entry.Line, minus(want, got), minus(got, want))
 			}
 		})
 	}

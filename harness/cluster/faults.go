@@ -5,7 +5,8 @@ import (
 	_ "embed"
 	"errors"
 	"fmt"
-	"sort"
+	"maps"
+	"slices"
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
@@ -17,21 +18,34 @@ import (
 
 	"gitlab.wikimedia.org/repos/sre/pretrain-check/harness/check"
 	"gitlab.wikimedia.org/repos/sre/pretrain-check/harness/contract"
+	"gitlab.wikimedia.org/repos/sre/pretrain-check/harness/faults"
 	"gitlab.wikimedia.org/repos/sre/pretrain-check/harness/probe"
 )
 
 // Fault is one deliberate routing mistake made in the LIVE replica (a
 // ConfigMap edited and its proxy restarted, an Ingress changed, added or
 // removed), so that the e2e tier can prove the suites fail, naming the
-// right cases, when the real proxies route wrongly. Names follow
-// harness/replicatest's faults.
+// right cases, when the real proxies route wrongly. The faults, what goes
+// wrong and the cases they must fail are the catalogue's
+// (fixtures/faults.yaml, read by harness/faults), shared with the
+// in-process replica's proof; how the kind replica makes each is here
+// (kindFaults).
 type Fault struct {
-	Name        string
+	Name string
+	// Description says what goes wrong (the catalogue's words).
 	Description string
-	// Breaks are the default contract's cases that must fail while the
-	// fault is on, and only those, sorted.
+	// Breaks are the default contract's cases (and "share NAME" checks)
+	// that must fail while the fault is on, and only those, sorted: the
+	// catalogue's.
 	Breaks []string
 
+	kindFault
+}
+
+// kindFault is how the kind replica makes a fault.
+type kindFault struct {
+	// made says how, in words.
+	made   string
 	inject func(ctx context.Context, r *Replica) error
 	// config, when set, is a text edit of a proxy's ConfigMap.
 	config *configEdit
@@ -71,131 +85,123 @@ func faultJobrunnerOnMain() *networkingv1.Ingress {
 
 const snippetAnnotation = "nginx.ingress.kubernetes.io/configuration-snippet"
 
-// Faults lists every fault, in a stable order.
-func Faults() []Fault {
-	fs := []Fault{
-		{
-			Name:        "xwd-ignored",
-			Description: "the debug canary Ingress is gone: the main gateway ignores X-Wikimedia-Debug",
-			Breaks: []string{"edge-xwd-bare-value", "edge-xwd-pretrain-codfw", "edge-xwd-pretrain-eqiad",
-				"edge-xwd-pretrain-testwiki", "edge-xwd-with-flags", "ingress-xwd-bare-value",
-				"ingress-xwd-pretrain", "ingress-xwd-pretrain-eqiad", "ingress-xwd-pretrain-svc-codfw-host",
-				"ingress-xwd-with-flags", "rest-testwiki-xwd-pretrain"},
+// kindFaults is how the kind replica makes each fault the catalogue
+// (fixtures/faults.yaml) lists for kind, by the fault's name.
+func kindFaults() map[string]kindFault {
+	return map[string]kindFault{
+		"xwd-ignored": {
+			made:   "the debug canary Ingress is gone: the main gateway ignores X-Wikimedia-Debug",
 			inject: deleteObject(&networkingv1.Ingress{ObjectMeta: metav1.ObjectMeta{Name: "main-xwd-debug", Namespace: "mw-pretrain"}}),
 		},
-		{
-			Name:        "xwd-pattern-too-broad",
-			Description: "the debug canary's header pattern is widened to any value (.*)",
-			Breaks: []string{"edge-rest-testwiki-xwd-mwdebug", "edge-xwd-backend-not-first-testwiki",
-				"ingress-xwd-backend-not-first", "ingress-xwd-flags-only",
-				"ingress-xwd-mwdebug-not-debug", "rest-testwiki-xwd-mwdebug"},
+		"xwd-pattern-too-broad": {
+			made: "the debug canary's header pattern is widened to any value (.*)",
 			inject: mergePatchIngress("main-xwd-debug",
 				`{"metadata":{"annotations":{"nginx.ingress.kubernetes.io/canary-by-header-pattern":".*"}}}`),
 		},
-		{
-			Name:        "testwiki-not-diverted",
-			Description: "the edge sends testwiki's plain traffic to mw-web like any other wiki",
-			Breaks: []string{"edge-runsinglejob-not-jobrunner", "edge-testwiki-api", "edge-testwiki-index-php",
-				"edge-testwiki-main-page"},
+		"testwiki-not-diverted": {
+			made: "the edge sends testwiki's plain traffic to mw-web like any other wiki",
 			config: configEditOf("pretrain-infra", "edge-config", "edge.lua",
 				replace("  if host == TESTWIKI then\n    return proxy(UPSTREAM.ingress, 'miss')",
 					"  if host == TESTWIKI then\n    return proxy(UPSTREAM.web, 'miss')")),
 			restarts: []deploymentRef{edge},
 		},
-		{
-			Name:        "other-wiki-diverted",
-			Description: "the edge sends every other wiki to the Pretrain ingress",
-			Breaks: []string{"edge-commons-untouched", "edge-dewiki-untouched", "edge-enwiki-untouched",
-				"edge-test2wiki-untouched"},
+		"other-wiki-diverted": {
+			made: "the edge sends every other wiki to the Pretrain ingress",
 			config: configEditOf("pretrain-infra", "edge-config", "edge.lua",
 				replace("  return proxy(UPSTREAM.web, 'miss')\nend", "  return proxy(UPSTREAM.ingress, 'miss')\nend")),
 			restarts: []deploymentRef{edge},
 		},
-		{
-			Name:        "xwd-scope-ignored",
-			Description: "the edge accepts an XWD backend whatever the Host's scope",
-			Breaks: []string{"edge-rest-testwiki-xwd-experimental", "edge-xwd-experimental-testwiki",
-				"edge-xwd-mwdebug-next-testwiki", "edge-xwd-mwdebug-testwiki",
-				"edge-xwd-pretrain-enwiki", "edge-xwd-pretrain-test2wiki"},
+		"xwd-scope-ignored": {
+			made: "the edge accepts an XWD backend whatever the Host's scope",
 			config: configEditOf("pretrain-infra", "edge-config", "edge.lua",
 				replace("local to = SCOPES[scope][backend]\n",
 					"local to = SCOPES[scope][backend] or SCOPES.pretrain[backend] or SCOPES.default[backend]\n")),
 			restarts: []deploymentRef{edge},
 		},
-		{
-			Name:        "jobrunner-open-on-ingress",
-			Description: "an Ingress routes testwiki's /rpc/RunSingleJob.php on the main gateway to the jobrunner",
-			Breaks:      []string{"edge-runsinglejob-not-jobrunner", "ingress-runsinglejob-not-jobrunner"},
-			inject:      createObject(faultJobrunnerOnMain()),
-			added:       []k8s.Object{faultJobrunnerOnMain()},
+		"jobrunner-open-on-ingress": {
+			made:   "an Ingress routes testwiki's /rpc/RunSingleJob.php on the main gateway to the jobrunner",
+			inject: createObject(faultJobrunnerOnMain()),
+			added:  []k8s.Object{faultJobrunnerOnMain()},
 		},
-		{
-			Name:        "get-runsinglejob-routed",
-			Description: "the jobrunner gateway's RunSingleJob route loses its method restriction",
-			Breaks:      []string{"jobrunner-gateway-runsinglejob-get"},
-			inject:      mergePatchIngress("jobrunner-runsinglejob", `{"metadata":{"annotations":{"`+snippetAnnotation+`":null}}}`),
+		"get-runsinglejob-routed": {
+			made:   "the jobrunner gateway's RunSingleJob route loses its method restriction",
+			inject: mergePatchIngress("jobrunner-runsinglejob", `{"metadata":{"annotations":{"`+snippetAnnotation+`":null}}}`),
 		},
-		{
-			Name:        "jobrunner-gateway-open",
-			Description: "the jobrunner gateway is opened to / (every path, every method)",
-			Breaks: []string{"jobrunner-gateway-api-php", "jobrunner-gateway-health-check-head",
-				"jobrunner-gateway-health-check-post", "jobrunner-gateway-health-check-suffix",
-				"jobrunner-gateway-main-page", "jobrunner-gateway-runsinglejob-get",
-				"jobrunner-gateway-runsinglejob-suffix"},
+		"jobrunner-gateway-open": {
+			made: "the jobrunner gateway is opened to / (every path, every method)",
 			inject: all(
 				mergePatchIngress("jobrunner-health-check", `{"metadata":{"annotations":{"`+snippetAnnotation+`":null}}}`),
 				mergePatchIngress("jobrunner-runsinglejob", `{"metadata":{"annotations":{"`+snippetAnnotation+`":null}},"spec":{"rules":`+openRules()+`}}`),
 			),
 		},
-		{
-			Name:        "mesh-split-missing",
-			Description: "the mesh listeners 6501 and 6506 lose their testwiki split",
-			Breaks: []string{"mesh-api-int-testwiki", "mesh-api-int-testwiki-post", "mesh-jobrunner-testwiki",
-				"mesh-jobrunner-testwiki-health-check"},
+		"mesh-split-missing": {
+			made: "the mesh listeners 6501 and 6506 lose their testwiki split",
 			config: configEditOf("mw-pretrain", "mesh-proxy-config", "haproxy.cfg",
 				replace("    use_backend pretrain-ingress if split_pretrain\n", ""),
 				replace("    use_backend pretrain-jobrunner if split_pretrain\n", "")),
 			restarts: []deploymentRef{meshClient},
 		},
-		{
-			Name:        "mesh-split-all-hosts",
-			Description: "the mesh split's host regex matches every host",
-			Breaks: []string{"mesh-api-int-enwiki", "mesh-api-int-host-with-port", "mesh-api-int-prefix-host",
-				"mesh-api-int-suffix-host", "mesh-api-int-unescaped-dot-host", "mesh-jobrunner-enwiki",
-				"mesh-jobrunner-host-with-port", "mesh-jobrunner-suffix-host"},
+		"mesh-split-all-hosts": {
+			made: "the mesh split's host regex matches every host",
 			config: configEditOf("mw-pretrain", "mesh-proxy-config", "haproxy.cfg",
 				replaceAll("-m reg ^(test[.]wikipedia[.]org)$", "-m reg .", 2)),
 			restarts: []deploymentRef{meshClient},
 		},
-		{
-			Name:        "mesh-split-unanchored",
-			Description: "the mesh split's host regex matches a substring, not the whole Host",
-			Breaks: []string{"mesh-api-int-host-with-port", "mesh-api-int-prefix-host", "mesh-api-int-suffix-host",
-				"mesh-jobrunner-host-with-port", "mesh-jobrunner-suffix-host"},
+		"mesh-split-unanchored": {
+			made: "the mesh split's host regex matches a substring, not the whole Host",
 			config: configEditOf("mw-pretrain", "mesh-proxy-config", "haproxy.cfg",
 				replaceAll("-m reg ^(test[.]wikipedia[.]org)$", "-m reg test[.]wikipedia[.]org", 2)),
 			restarts: []deploymentRef{meshClient},
 		},
-		{
-			Name:        "rest-prefers-xwd",
-			Description: "the REST gateway checks the XWD backend before the Host diversion",
-			Breaks:      []string{"edge-rest-testwiki-xwd-mwdebug", "rest-testwiki-xwd-mwdebug"},
+		"rest-prefers-xwd": {
+			made: "the REST gateway checks the XWD backend before the Host diversion",
 			config: configEditOf("pretrain-infra", "rest-gateway-config", "haproxy.cfg",
 				replace("    use_backend pretrain-ingress if host_testwiki\n    use_backend mw-debug if xwd_mwdebug\n",
 					"    use_backend mw-debug if xwd_mwdebug\n    use_backend pretrain-ingress if host_testwiki\n")),
 			restarts: []deploymentRef{restGateway},
 		},
 	}
-	for i := range fs {
-		sort.Strings(fs[i].Breaks)
+}
+
+// LoadFaults lists every fault the catalogue (fixtures/faults.yaml) lists
+// for kind, in its order, each with how the kind replica makes it. An
+// error when the catalogue is invalid, a fault it lists for kind has no
+// kindFaults entry, or a kindFaults entry is not in it for kind.
+func LoadFaults() ([]Fault, error) {
+	c, err := faults.Default()
+	if err != nil {
+		return nil, err
+	}
+	impls := kindFaults()
+	if err := c.Implemented(faults.Kind, slices.Sorted(maps.Keys(impls))); err != nil {
+		return nil, fmt.Errorf("the kind replica's faults (harness/cluster/faults.go): %w", err)
+	}
+	var fs []Fault
+	for _, f := range c.For(faults.Kind) {
+		fs = append(fs, Fault{Name: f.Name, Description: f.Description, Breaks: f.Failures(), kindFault: impls[f.Name]})
+	}
+	return fs, nil
+}
+
+// Faults lists every fault, in the catalogue's order. It panics when
+// LoadFaults fails: the catalogue is embedded, and TestFaultCatalogue
+// proves it loads.
+func Faults() []Fault {
+	fs, err := LoadFaults()
+	if err != nil {
+		panic(err)
 	}
 	return fs
 }
 
 // FaultByName finds a fault.
 func FaultByName(name string) (Fault, error) {
+	fs, err := LoadFaults()
+	if err != nil {
+		return Fault{}, err
+	}
 	var names []string
-	for _, f := range Faults() {
+	for _, f := range fs {
 		if f.Name == name {
 			return f, nil
 		}
@@ -394,7 +400,7 @@ func (r *Replica) Inject(ctx context.Context, f Fault) error {
 			return "", fmt.Errorf("witness %s %s%s on %s never showed the fault: %s", witness.Request.Method, witness.Request.Host,
 				witness.Request.Path, witness.Entry, strings.Join(v.Reasons, "; "))
 		}
-		return fmt.Sprintf("live: %s", f.Description), nil
+		return fmt.Sprintf("live: %s", f.made), nil
 	}})
 	if err != nil {
 		return fmt.Errorf("inject fault %q: %w", f.Name, err)

@@ -3,14 +3,29 @@ package cluster
 import (
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
 	"gitlab.wikimedia.org/repos/sre/pretrain-check/harness/contract"
+	"gitlab.wikimedia.org/repos/sre/pretrain-check/harness/faults"
 )
 
+// The kind replica makes exactly the faults the catalogue
+// (fixtures/faults.yaml) lists for kind, each breaking the catalogue's
+// cases, and each has a witness.
 func TestFaultCatalogue(t *testing.T) {
-	fs := Faults()
+	fs, err := LoadFaults()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cat, err := faults.Default()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := faults.Names(cat.For(faults.Kind)), names(fs); !slices.Equal(got, want) {
+		t.Errorf("faults %q, want the catalogue's %q", got, want)
+	}
 	if len(fs) < 6 {
 		t.Fatalf("expected at least 6 faults, got %d", len(fs))
 	}
@@ -31,6 +46,9 @@ func TestFaultCatalogue(t *testing.T) {
 		if len(f.Breaks) == 0 {
 			t.Errorf("fault %q breaks nothing: it proves nothing", f.Name)
 		}
+		if cf, _ := cat.Fault(f.Name); !slices.Equal(f.Breaks, cf.Failures()) || f.Description != cf.Description {
+			t.Errorf("fault %q: breaks %q (%q), want the catalogue's %q (%q)", f.Name, f.Breaks, f.Description, cf.Failures(), cf.Description)
+		}
 		for _, b := range f.Breaks {
 			if c.Case(b) == nil {
 				t.Errorf("fault %q: case %q is not in the default contract", f.Name, b)
@@ -41,6 +59,9 @@ func TestFaultCatalogue(t *testing.T) {
 		}
 		if f.inject == nil && f.config == nil {
 			t.Errorf("fault %q changes nothing", f.Name)
+		}
+		if f.made == "" {
+			t.Errorf("fault %q does not say how it is made", f.Name)
 		}
 		if _, err := FaultByName(f.Name); err != nil {
 			t.Error(err)
@@ -54,11 +75,23 @@ func TestFaultCatalogue(t *testing.T) {
 	}
 }
 
+func names(fs []Fault) []string {
+	var out []string
+	for _, f := range fs {
+		out = append(out, f.Name)
+	}
+	return out
+}
+
 // Every config edit of the faults applies to the fixtures as they are now
 // (exactly the expected number of times) and changes them.
 func TestFaultEditsApplyToFixtures(t *testing.T) {
+	fs, err := LoadFaults()
+	if err != nil {
+		t.Fatal(err)
+	}
 	n := 0
-	for _, f := range Faults() {
+	for _, f := range fs {
 		if f.config == nil {
 			continue
 		}
