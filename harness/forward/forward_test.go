@@ -101,9 +101,7 @@ func TestDecodeRequestFailures(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := DecodeRequest(strings.NewReader(tc.raw))
-			if !errors.Is(err, tc.kind) || StatusOf(err) != tc.status || !strings.Contains(err.Error(), tc.want) {
-				t.Errorf("expected %v (status %d) containing %q, got %v (status %d)", tc.kind, tc.status, tc.want, err, StatusOf(err))
-			}
+			checkRefusal(t, err, tc.kind, tc.status, tc.want)
 		})
 	}
 	t.Run("oversized behind http.MaxBytesReader", func(t *testing.T) {
@@ -112,6 +110,14 @@ func TestDecodeRequestFailures(t *testing.T) {
 			t.Errorf("expected ErrTooLarge, got %v", err)
 		}
 	})
+}
+
+// checkRefusal: err is a refusal of kind, answered with status, saying want.
+func checkRefusal(t *testing.T, err error, kind error, status int, want string) {
+	t.Helper()
+	if !errors.Is(err, kind) || StatusOf(err) != status || !strings.Contains(err.Error(), want) {
+		t.Errorf("expected %v (status %d) containing %q, got %v (status %d)", kind, status, want, err, StatusOf(err))
+	}
 }
 
 type nopCloser struct{ *strings.Reader }
@@ -142,9 +148,7 @@ func TestUpstreamFailures(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := tc.req.Upstream(context.Background())
-			if !errors.Is(err, tc.kind) || StatusOf(err) != tc.status || !strings.Contains(err.Error(), tc.want) {
-				t.Errorf("expected %v (status %d) containing %q, got %v (status %d)", tc.kind, tc.status, tc.want, err, StatusOf(err))
-			}
+			checkRefusal(t, err, tc.kind, tc.status, tc.want)
 		})
 	}
 }

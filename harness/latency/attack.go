@@ -2,9 +2,7 @@ package latency
 
 import (
 	"context"
-	"crypto/rand"
 	"crypto/tls"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"net"
@@ -127,7 +125,7 @@ func newResult(b *contract.Budget, cs *contract.Case, opts Options) Result {
 		Case:     cs,
 		Target:   opts.TargetName,
 		Host:     cs.Request.Host,
-		Method:   method(cs.Request),
+		Method:   probe.Method(cs.Request),
 		Expected: expected(b, cs),
 		Statuses: map[int]int{},
 		ServedBy: map[string]int{},
@@ -210,22 +208,6 @@ type attack struct {
 	conns      *connSet // every open connection, closed when the attack is cancelled
 }
 
-func method(req contract.Request) string {
-	if req.Method == "" {
-		return http.MethodGet
-	}
-	return strings.ToUpper(req.Method)
-}
-
-func hasHeader(hs []contract.Header, name string) bool {
-	for _, h := range hs {
-		if strings.EqualFold(h.Name, name) {
-			return true
-		}
-	}
-	return false
-}
-
 // newAttack builds the client and the targeter. Direct entries: the URL
 // names the case host, the dialer connects to the endpoint's address
 // whatever the URL says (curl --connect-to, like vegeta's ConnectTo but
@@ -234,20 +216,20 @@ func hasHeader(hs []contract.Header, name string) bool {
 // request from inside its pod.
 func newAttack(ep target.Endpoint, cs *contract.Case, opts Options) (*attack, error) {
 	req := cs.Request
-	if req.Host == "" {
-		return nil, fmt.Errorf("case %q has no host", cs.Name)
+	// The request is built by the probe's builder: a budget sends what a
+	// case sends (method, URL, Host, headers, body, User-Agent, and on a
+	// live target the cache-busting nonce), the probe's forward protocol
+	// included.
+	build, err := probe.NewBuilder(ep, req, probe.Options{UserAgent: opts.UserAgent, BustCache: opts.Live, Timeout: opts.Timeout})
+	if err != nil {
+		return nil, fmt.Errorf("case %q: %w", cs.Name, err)
 	}
-	path := req.Path
-	if path == "" {
-		path = "/"
+	first, err := build.Next()
+	if err != nil {
+		return nil, fmt.Errorf("case %q: %w", cs.Name, err)
 	}
-	if !strings.HasPrefix(path, "/") || strings.HasPrefix(path, "//") {
-		return nil, fmt.Errorf("case %q: path %q must start with a single /", cs.Name, path)
-	}
-	m := method(req)
-	bust := opts.Live && (m == http.MethodGet || m == http.MethodHead) && !hasHeader(req.Headers, probe.XWDHeader)
 
-	a := &attack{maxWorkers: opts.MaxWorkers, conns: &connSet{conns: map[net.Conn]struct{}{}}}
+	a := &attack{maxWorkers: opts.MaxWorkers, conns: &connSet{conns: map[net.Conn]struct{}{}}, displayURL: build.URL()}
 	dialer := &net.Dialer{Timeout: opts.Timeout, KeepAlive: 30 * time.Second}
 	a.transport = &http.Transport{
 		Proxy:                 nil, // never an environment proxy: we choose where to connect
@@ -259,15 +241,18 @@ func newAttack(ep target.Endpoint, cs *contract.Case, opts Options) (*attack, er
 		ResponseHeaderTimeout: opts.Timeout,
 	}
 
-	switch {
-	case ep.Forward != nil:
-		if err := a.forwardTargeter(ep, req, m, path, bust, opts); err != nil {
-			return nil, err
-		}
+	if build.Forwarded() {
+		// Every request is a POST of the forward protocol to the stub's
+		// forward endpoint, which sends the case's request in its pod.
+		a.forward = true
+		a.maxBody = forward.MaxAnswerBytes + 1 // one more: an oversized answer is told apart
 		a.transport.DialContext = a.conns.dial(dialer.DialContext)
-	case ep.URL == nil:
-		return nil, fmt.Errorf("entry %q: endpoint has no URL", ep.Entry)
-	default:
+	} else {
+		// vegeta parses the URL it is given: it must send the path and
+		// query exactly as built, as the probe does.
+		if u, err := url.Parse(first.URL); err != nil || u.Scheme+"://"+u.Host+u.RequestURI() != first.URL {
+			return nil, fmt.Errorf("case %q: URL %q would not go on the wire unchanged (vegeta parses it)", cs.Name, first.URL)
+		}
 		scheme := ep.URL.Scheme
 		want := net.JoinHostPort(hostOnly(req.Host), defaultPort(req.Host, scheme))
 		connect := ep.Address()
@@ -290,33 +275,18 @@ func newAttack(ep target.Endpoint, cs *contract.Case, opts Options) (*attack, er
 			}
 			a.transport.TLSClientConfig = cfg
 		}
-		full := strings.TrimSuffix(ep.URL.Path, "/") + path
-		base := scheme + "://" + req.Host + full
-		a.displayURL = base
-		if _, err := url.Parse(base); err != nil {
-			return nil, fmt.Errorf("case %q: build URL %q: %w", cs.Name, base, err)
-		}
-		header := requestHeaders(req, opts.UserAgent)
-		var body []byte
-		if req.Body != "" {
-			body = []byte(req.Body)
-		}
 		a.maxBody = excerptBytes
-		a.targeter = func(t *vegeta.Target) error {
-			if t == nil {
-				return vegeta.ErrNilTarget
-			}
-			u := base
-			if bust {
-				n, err := nonce()
-				if err != nil {
-					return err
-				}
-				u = withNonce(base, n)
-			}
-			*t = vegeta.Target{Method: m, URL: u, Header: header, Body: body}
-			return nil
+	}
+	a.targeter = func(t *vegeta.Target) error {
+		if t == nil {
+			return vegeta.ErrNilTarget
 		}
+		o, err := build.Next()
+		if err != nil {
+			return err
+		}
+		*t = vegetaTarget(o)
+		return nil
 	}
 	a.client = &http.Client{
 		Transport: a.transport,
@@ -327,81 +297,9 @@ func newAttack(ep target.Endpoint, cs *contract.Case, opts Options) (*attack, er
 	return a, nil
 }
 
-// forwardTargeter makes every request a POST of the forward protocol to
-// the stub's forward endpoint.
-func (a *attack) forwardTargeter(ep target.Endpoint, req contract.Request, m, path string, bust bool, opts Options) error {
-	in, err := url.Parse(ep.Forward.InPodURL)
-	if err != nil || in.Host == "" {
-		return fmt.Errorf("entry %q: in-pod URL %q is not an absolute URL", ep.Entry, ep.Forward.InPodURL)
-	}
-	if _, err := url.Parse(ep.Forward.Endpoint); err != nil {
-		return fmt.Errorf("entry %q: forward endpoint %q: %w", ep.Entry, ep.Forward.Endpoint, err)
-	}
-	full := strings.TrimSuffix(in.Path, "/") + path
-	a.displayURL = in.Scheme + "://" + req.Host + full
-	var headers []forward.Header
-	for _, h := range req.Headers {
-		headers = append(headers, forward.Header(h))
-	}
-	if !hasHeader(req.Headers, "User-Agent") {
-		headers = append(headers, forward.Header{Name: "User-Agent", Value: opts.UserAgent})
-	}
-	fr := forward.NewRequest(m, in.Scheme+"://"+in.Host+full, req.Host, headers, req.Body, opts.Timeout)
-	payload, err := fr.Encode()
-	if err != nil {
-		return err
-	}
-	header := http.Header{"Content-Type": {forward.ContentType}, "User-Agent": {opts.UserAgent}}
-	a.forward = true
-	a.maxBody = forward.MaxAnswerBytes + 1 // one more: an oversized answer is told apart
-	inner := fr.URL
-	a.targeter = func(t *vegeta.Target) error {
-		if t == nil {
-			return vegeta.ErrNilTarget
-		}
-		body := payload
-		if bust {
-			n, err := nonce()
-			if err != nil {
-				return err
-			}
-			f := fr
-			f.URL = withNonce(inner, n)
-			if body, err = f.Encode(); err != nil {
-				return err
-			}
-		}
-		*t = vegeta.Target{Method: http.MethodPost, URL: ep.Forward.Endpoint, Header: header, Body: body}
-		return nil
-	}
-	return nil
-}
-
-func requestHeaders(req contract.Request, userAgent string) http.Header {
-	h := http.Header{}
-	for _, kv := range req.Headers {
-		h.Add(kv.Name, kv.Value)
-	}
-	if h.Get("User-Agent") == "" {
-		h.Set("User-Agent", userAgent)
-	}
-	return h
-}
-
-func nonce() (string, error) {
-	var b [8]byte
-	if _, err := rand.Read(b[:]); err != nil {
-		return "", fmt.Errorf("make cache-busting nonce: %w", err)
-	}
-	return hex.EncodeToString(b[:]), nil
-}
-
-func withNonce(u, n string) string {
-	sep := "?"
-	if strings.Contains(u, "?") {
-		sep = "&"
-	}
-	return u + sep + probe.NonceParam + "=" + n
+// vegetaTarget is what vegeta sends for o: o.Wire.
+func vegetaTarget(o probe.Outgoing) vegeta.Target {
+	return vegeta.Target{Method: o.Wire.Method, URL: o.Wire.URL, Header: o.Wire.Header, Body: o.Wire.Body}
 }
 
 // hostOnly strips a port from a Host value.

@@ -11,9 +11,7 @@ package probe
 
 import (
 	"context"
-	"crypto/rand"
 	"crypto/tls"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -159,14 +157,11 @@ func (p *Prober) Do(ctx context.Context, ep target.Endpoint, req contract.Reques
 		o(&cfg)
 	}
 	if err := p.wait(ctx); err != nil {
-		r := Result{At: time.Now(), Request: SentRequest{Method: method(req), Host: req.Host, Entry: ep.Entry}}
+		r := Result{At: time.Now(), Request: SentRequest{Method: Method(req), Host: req.Host, Entry: ep.Entry}}
 		r.Err = fmt.Sprintf("wait for rate limit: %v", err)
 		return r
 	}
-	if ep.Forward != nil {
-		return p.doForward(ctx, ep, req, cfg)
-	}
-	return p.doDirect(ctx, ep, req, cfg)
+	return p.do(ctx, ep, req, cfg)
 }
 
 // wait holds the caller until its MinInterval slot.
@@ -196,126 +191,68 @@ func (p *Prober) wait(ctx context.Context) error {
 	}
 }
 
-func method(req contract.Request) string {
-	if req.Method == "" {
-		return http.MethodGet
+// evidence is what the request will be said to be before it is built:
+// enough to report a request that could not be.
+func evidence(ep target.Endpoint, req contract.Request) SentRequest {
+	s := SentRequest{Method: Method(req), Host: req.Host, BodyBytes: len(req.Body), Entry: ep.Entry}
+	if ep.Forward == nil {
+		s.ConnectedTo = ep.Address()
+		return s
 	}
-	return strings.ToUpper(req.Method)
+	s.Via = ep.Forward.Endpoint
+	if in, err := url.Parse(ep.Forward.InPodURL); err == nil {
+		s.ConnectedTo = in.Host
+	}
+	return s
 }
 
-// pathFor returns the request's path and query, with a cache-busting nonce
-// when asked.
-func (p *Prober) pathFor(req contract.Request) (string, error) {
-	path := req.Path
-	if path == "" {
-		path = "/"
-	}
-	if !strings.HasPrefix(path, "/") {
-		return "", fmt.Errorf("build request: path %q does not start with /", path)
-	}
-	m := method(req)
-	if !p.opts.BustCache || (m != http.MethodGet && m != http.MethodHead) || hasHeader(req.Headers, XWDHeader) {
-		return path, nil
-	}
-	nonce, err := newNonce()
-	if err != nil {
-		return "", err
-	}
-	sep := "?"
-	if strings.Contains(path, "?") {
-		sep = "&"
-	}
-	return path + sep + NonceParam + "=" + nonce, nil
-}
-
-func newNonce() (string, error) {
-	var b [8]byte
-	if _, err := rand.Read(b[:]); err != nil {
-		return "", fmt.Errorf("make cache-busting nonce: %w", err)
-	}
-	return hex.EncodeToString(b[:]), nil
-}
-
-func hasHeader(hs []contract.Header, name string) bool {
-	for _, h := range hs {
-		if strings.EqualFold(h.Name, name) {
-			return true
-		}
-	}
-	return false
-}
-
-// requestHeaders builds the headers sent: the case's (order kept within a
-// name) plus a User-Agent unless the case sets one.
-func (p *Prober) requestHeaders(req contract.Request) http.Header {
-	h := http.Header{}
-	for _, kv := range req.Headers {
-		h.Add(kv.Name, kv.Value)
-	}
-	if h.Get("User-Agent") == "" {
-		h.Set("User-Agent", p.opts.UserAgent)
-	}
-	return h
-}
-
-func (p *Prober) doDirect(ctx context.Context, ep target.Endpoint, req contract.Request, cfg doConfig) Result {
-	r := Result{At: time.Now()}
-	m := method(req)
-	r.Request = SentRequest{
-		Method:      m,
-		Host:        req.Host,
-		BodyBytes:   len(req.Body),
-		ConnectedTo: ep.Address(),
-		Entry:       ep.Entry,
-	}
-	if ep.URL == nil {
-		r.Err = fmt.Sprintf("probe entry %q: endpoint has no URL", ep.Entry)
-		return r
-	}
-	if req.Host == "" {
-		r.Err = fmt.Sprintf("probe entry %q: request has no host", ep.Entry)
-		return r
-	}
-	path, err := p.pathFor(req)
+// build is the request Do sends, and its evidence. ok is false when it
+// cannot be built: r.Err says why.
+func (p *Prober) build(r *Result, ep target.Endpoint, req contract.Request) (Outgoing, bool) {
+	r.Request = evidence(ep, req)
+	b, err := NewBuilder(ep, req, p.opts)
 	if err != nil {
 		r.Err = err.Error()
-		return r
+		return Outgoing{}, false
 	}
-	// The path and query go on the wire exactly as the contract wrote them
-	// (Opaque), to the case host (URL.Host: connection key and SNI).
-	u := &url.URL{Scheme: ep.URL.Scheme, Host: req.Host}
-	full := strings.TrimSuffix(ep.URL.Path, "/") + path
-	u.Opaque, u.RawQuery, _ = strings.Cut(full, "?")
-	if strings.HasPrefix(u.Opaque, "//") {
-		r.Err = fmt.Sprintf("build request: path %q starts with //", full)
-		return r
+	o, err := b.Next()
+	if err != nil {
+		r.Err = err.Error()
+		return Outgoing{}, false
 	}
-	r.Request.URL = u.Scheme + "://" + req.Host + full
-	r.Request.Headers = p.requestHeaders(req)
+	r.Request.URL = o.URL
+	r.Request.Headers = o.Header.Clone()
+	return o, true
+}
 
+// do builds the request, has the endpoint's guard admit it, sends it and
+// records the answer: the entry point's, or for a forward the in-pod
+// request's (see readForward).
+func (p *Prober) do(ctx context.Context, ep target.Endpoint, req contract.Request, cfg doConfig) Result {
+	r := Result{At: time.Now()}
+	o, ok := p.build(&r, ep, req)
+	if !ok {
+		return r
+	}
 	tr, err := p.transport(ep)
 	if err != nil {
 		r.Err = err.Error()
 		return r
 	}
-	ctx, cancel := context.WithTimeout(ctx, p.opts.Timeout)
-	defer cancel()
-	var body io.Reader
-	if req.Body != "" {
-		body = strings.NewReader(req.Body)
+	timeout, refused := p.opts.Timeout, "refused"
+	if o.Forward != nil {
+		timeout, refused = timeout+forwardSlack, "refused forward of"
 	}
-	hreq, err := http.NewRequestWithContext(ctx, m, u.Scheme+"://"+req.Host+"/", body)
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	hreq, err := o.NewHTTPRequest(ctx)
 	if err != nil {
-		r.Err = fmt.Sprintf("build request %s %s: %v", m, r.Request.URL, err)
+		r.Err = err.Error()
 		return r
 	}
-	hreq.URL = u
-	hreq.Host = req.Host
-	hreq.Header = r.Request.Headers.Clone()
-
 	if ep.Guard != nil {
 		if err := ep.Guard(hreq); err != nil {
-			r.Err = fmt.Sprintf("refused %s %s: %v", m, r.Request.URL, err)
+			r.Err = fmt.Sprintf("%s %s %s: %v", refused, o.Method, o.URL, err)
 			r.NoSlot = errors.Is(err, target.ErrNoSlot)
 			r.Refused = !r.NoSlot
 			return r
@@ -325,16 +262,24 @@ func (p *Prober) doDirect(ctx context.Context, ep target.Endpoint, req contract.
 	resp, err := tr.RoundTrip(hreq)
 	if err != nil {
 		r.Latency = time.Since(start)
-		r.Err = fmt.Sprintf("send %s %s to %s: %v", m, r.Request.URL, ep.Address(), err)
+		if o.Forward != nil {
+			r.Err = fmt.Sprintf("forward %s %s via %s: %v", o.Method, o.URL, ep.Forward.Endpoint, err)
+		} else {
+			r.Err = fmt.Sprintf("send %s %s to %s: %v", o.Method, o.URL, ep.Address(), err)
+		}
 		return r
 	}
 	defer resp.Body.Close()
+	if o.Forward != nil {
+		p.readForward(&r, resp, start, ep, o, cfg)
+		return r
+	}
 	b, readErr := io.ReadAll(io.LimitReader(resp.Body, p.opts.MaxBody))
 	r.Latency = time.Since(start)
 	r.Status = resp.StatusCode
 	p.fill(&r, resp.Header, b, cfg)
 	if readErr != nil {
-		r.Err = fmt.Sprintf("read body of %s %s: %v", m, r.Request.URL, readErr)
+		r.Err = fmt.Sprintf("read body of %s %s: %v", o.Method, o.URL, readErr)
 	}
 	return r
 }

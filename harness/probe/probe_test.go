@@ -16,6 +16,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"reflect"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -682,5 +683,76 @@ func TestDoGuard(t *testing.T) {
 	// The guard sees the final request: case host everywhere, nonce added, UA set.
 	if len(guarded) != 2 || !strings.HasPrefix(guarded[0], "GET test.wikipedia.org test.wikipedia.org /wiki/X?"+NonceParam+"=") || !strings.HasSuffix(guarded[0], " ua") {
 		t.Errorf("guard saw %q", guarded)
+	}
+}
+
+// --- builder ---------------------------------------------------------------
+
+func TestBuilder(t *testing.T) {
+	direct := target.Endpoint{Entry: "edge", URL: mustURL(t, "https://edge.invalid/base/")}
+	req := contract.Request{Method: "get", Host: testHost, Path: "/wiki/X?a=1", Headers: []contract.Header{{Name: "X-A", Value: "1"}, {Name: "X-A", Value: "2"}}}
+	b, err := NewBuilder(direct, req, Options{BustCache: true, UserAgent: "ua"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	o1, err := b.Next()
+	if err != nil {
+		t.Fatal(err)
+	}
+	o2, _ := b.Next()
+	if o1.Method != "GET" || !strings.HasPrefix(o1.URL, "https://test.wikipedia.org/base/wiki/X?a=1&"+NonceParam+"=") || o1.URL == o2.URL {
+		t.Errorf("expected GET with a new nonce each time, got %s %s then %s", o1.Method, o1.URL, o2.URL)
+	}
+	if o1.Host != testHost || !reflect.DeepEqual(o1.Header, http.Header{"X-A": {"1", "2"}, "User-Agent": {"ua"}}) || o1.Forward != nil {
+		t.Errorf("Host %q headers %v forward %v", o1.Host, o1.Header, o1.Forward)
+	}
+	if o1.Wire.Method != "GET" || o1.Wire.URL != o1.URL || o1.Wire.Body != nil || b.URL() != "https://test.wikipedia.org/base/wiki/X?a=1" {
+		t.Errorf("wire %+v, URL %s", o1.Wire, b.URL())
+	}
+	hreq, err := o1.NewHTTPRequest(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if hreq.URL.Host != testHost || hreq.Host != testHost || hreq.URL.RequestURI() != strings.TrimPrefix(o1.URL, "https://"+testHost) {
+		t.Errorf("http request %s Host %q URI %q", hreq.URL, hreq.Host, hreq.URL.RequestURI())
+	}
+
+	// A forward: the case's request is the in-pod one; the wire is the POST.
+	fwd := target.Endpoint{Entry: "mesh/mw-api-int", Forward: &target.Forward{Endpoint: "http://127.0.0.1:30806/forward", InPodURL: "http://127.0.0.1:6501"}}
+	post := contract.Request{Method: "POST", Host: testHost, Path: "/w/api.php", Body: "a=b", Headers: []contract.Header{{Name: XWDHeader, Value: "1"}}}
+	b, err = NewBuilder(fwd, post, Options{BustCache: true, Timeout: time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	o, err := b.Next()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := forward.Request{URL: "http://127.0.0.1:6501/w/api.php", Method: "POST", Host: testHost, Body: "a=b", TimeoutMs: 30000,
+		Headers: []forward.Header{{Name: XWDHeader, Value: "1"}, {Name: "User-Agent", Value: DefaultUserAgent}}}
+	if o.Forward == nil || !reflect.DeepEqual(*o.Forward, want) || o.URL != "http://test.wikipedia.org/w/api.php" || !b.Forwarded() {
+		t.Errorf("forward %+v URL %s", o.Forward, o.URL)
+	}
+	payload, _ := want.Encode()
+	if o.Wire.Method != "POST" || o.Wire.URL != fwd.Forward.Endpoint || string(o.Wire.Body) != string(payload) ||
+		o.Wire.Header.Get("Content-Type") != forward.ContentType || o.Wire.Header.Get("User-Agent") != DefaultUserAgent {
+		t.Errorf("wire %+v", o.Wire)
+	}
+
+	for _, tc := range []struct {
+		ep   target.Endpoint
+		req  contract.Request
+		want string
+	}{
+		{target.Endpoint{Entry: "e"}, contract.Request{Host: testHost}, `probe entry "e": endpoint has no URL`},
+		{direct, contract.Request{Path: "/"}, `probe entry "edge": request has no host`},
+		{direct, contract.Request{Host: testHost, Path: "wiki"}, `path "wiki" does not start with /`},
+		{target.Endpoint{Entry: "e", URL: mustURL(t, "http://e.invalid")}, contract.Request{Host: testHost, Path: "//x"}, `path "//x" starts with //`},
+		{target.Endpoint{Entry: "m", Forward: &target.Forward{Endpoint: "http://127.0.0.1/forward", InPodURL: "6501"}}, contract.Request{Host: testHost},
+			`probe entry "m": in-pod URL "6501" is not an absolute URL`},
+	} {
+		if _, err := NewBuilder(tc.ep, tc.req, Options{}); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("expected %q, got %v", tc.want, err)
+		}
 	}
 }
