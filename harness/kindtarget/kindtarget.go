@@ -15,6 +15,7 @@ import (
 	"strings"
 
 	"gitlab.wikimedia.org/repos/sre/pretrain-check/harness/contract"
+	"gitlab.wikimedia.org/repos/sre/pretrain-check/harness/forward"
 	"gitlab.wikimedia.org/repos/sre/pretrain-check/harness/target"
 	v1alpha4 "sigs.k8s.io/kind/pkg/apis/config/v1alpha4"
 	"sigs.k8s.io/yaml"
@@ -168,7 +169,7 @@ func (t *Target) HostPort(nodePort int) (int, bool) {
 
 // ForwardEndpoint is the mesh-client stub's forward endpoint URL.
 func (t *Target) ForwardEndpoint() string {
-	return "http://" + t.addr(NodePortMeshForward) + "/forward"
+	return "http://" + t.addr(NodePortMeshForward) + forward.Path
 }
 
 func (t *Target) addr(nodePort int) string {

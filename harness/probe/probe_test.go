@@ -375,17 +375,25 @@ func TestMinInterval(t *testing.T) {
 	var s seen
 	srv := stubServer(t, &s, mainPod())
 	p := newProber(t, Options{MinInterval: 60 * time.Millisecond})
-	ep := target.Endpoint{URL: mustURL(t, srv.URL)}
+	// The guard runs right after the slot, before any network: its times
+	// are the slots' (a busy machine delays arrivals, not slots).
+	var mu sync.Mutex
+	var slots []time.Time
+	ep := target.Endpoint{URL: mustURL(t, srv.URL), Guard: func(*http.Request) error {
+		mu.Lock()
+		defer mu.Unlock()
+		slots = append(slots, time.Now())
+		return nil
+	}}
 	var wg sync.WaitGroup
 	for range 3 {
 		wg.Go(func() { p.Do(context.Background(), ep, contract.Request{Host: testHost, Path: "/"}) })
 	}
 	wg.Wait()
-	got := s.all()
-	if len(got) != 3 {
-		t.Fatalf("%d requests", len(got))
+	if got := s.all(); len(got) != 3 || len(slots) != 3 {
+		t.Fatalf("%d requests, %d slots", len(got), len(slots))
 	}
-	if span := got[2].At.Sub(got[0].At); span < 110*time.Millisecond {
+	if span := slots[2].Sub(slots[0]); span < 110*time.Millisecond {
 		t.Errorf("3 requests within %v, want >= 120ms apart overall", span)
 	}
 }

@@ -42,6 +42,7 @@ import (
 	"time"
 
 	"gitlab.wikimedia.org/repos/sre/pretrain-check/harness/contract"
+	"gitlab.wikimedia.org/repos/sre/pretrain-check/harness/forward"
 	"gitlab.wikimedia.org/repos/sre/pretrain-check/harness/identity"
 	"gitlab.wikimedia.org/repos/sre/pretrain-check/harness/stub"
 	"gitlab.wikimedia.org/repos/sre/pretrain-check/harness/target"
@@ -350,7 +351,7 @@ func (r *Replica) buildTarget() (target.Target, error) {
 			Entry: name,
 			URL:   inPod,
 			Forward: &target.Forward{
-				Endpoint: r.upstreams[MeshClient].String() + "/forward",
+				Endpoint: r.upstreams[MeshClient].String() + forward.Path,
 				InPodURL: inPod.String(),
 			},
 		}

@@ -2,7 +2,6 @@ package replicatest
 
 import (
 	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -16,9 +15,9 @@ import (
 	"time"
 
 	"gitlab.wikimedia.org/repos/sre/pretrain-check/harness/contract"
+	"gitlab.wikimedia.org/repos/sre/pretrain-check/harness/forward"
 	"gitlab.wikimedia.org/repos/sre/pretrain-check/harness/identity"
 	"gitlab.wikimedia.org/repos/sre/pretrain-check/harness/probe"
-	"gitlab.wikimedia.org/repos/sre/pretrain-check/harness/stub"
 	"gitlab.wikimedia.org/repos/sre/pretrain-check/harness/target"
 )
 
@@ -477,21 +476,22 @@ func TestMeshThroughForward(t *testing.T) {
 		if err != nil || ep.Forward == nil {
 			t.Fatalf("endpoint %q: expected a forward, got %v (error %v)", c.entry, ep, err)
 		}
-		fr, err := json.Marshal(stub.ForwardRequest{
-			URL: ep.Forward.InPodURL + c.path, Method: c.method, Host: c.host, Body: c.body, TimeoutMs: 5000,
-		})
+		fr, err := forward.NewRequest(c.method, ep.Forward.InPodURL+c.path, c.host, nil, c.body, 5*time.Second).Encode()
 		if err != nil {
 			t.Fatal(err)
 		}
-		resp, err := client.Post(ep.Forward.Endpoint, "application/json", bytes.NewReader(fr))
+		resp, err := client.Post(ep.Forward.Endpoint, forward.ContentType, bytes.NewReader(fr))
 		if err != nil {
 			t.Fatalf("forward %s %s: %v", c.entry, c.host, err)
 		}
-		var out stub.ForwardResponse
-		err = json.NewDecoder(resp.Body).Decode(&out)
+		raw, err := io.ReadAll(resp.Body)
 		resp.Body.Close()
 		if err != nil {
-			t.Fatalf("forward %s %s: decode: %v", c.entry, c.host, err)
+			t.Fatalf("forward %s %s: read answer: %v", c.entry, c.host, err)
+		}
+		out, err := forward.DecodeAnswer(resp.StatusCode, raw)
+		if err != nil {
+			t.Fatalf("forward %s %s: %v", c.entry, c.host, err)
 		}
 		if out.Error != "" || out.Status != http.StatusOK {
 			t.Errorf("forward %s %s: expected 200, got %d (error %q)", c.entry, c.host, out.Status, out.Error)
@@ -499,7 +499,7 @@ func TestMeshThroughForward(t *testing.T) {
 		if out.From.Backend() != "mw-pretrain/mesh-client" {
 			t.Errorf("forward %s %s: expected from mw-pretrain/mesh-client, got %s", c.entry, c.host, out.From)
 		}
-		got := probe.Identify(http.Header(out.Headers)).Backend()
+		got := probe.Identify(out.Header()).Backend()
 		if !slices.Contains(strings.Split(c.want, "|"), got) {
 			t.Errorf("forward %s %s: expected %s, got %q", c.entry, c.host, c.want, got)
 		}
