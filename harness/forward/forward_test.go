@@ -216,3 +216,19 @@ func TestIsLoopbackHost(t *testing.T) {
 		}
 	}
 }
+
+// TestDecodeEarlierProbeRequest: the stub still reads what earlier probes
+// posted (every field written, empty ones included).
+func TestDecodeEarlierProbeRequest(t *testing.T) {
+	raw := `{"url":"http://127.0.0.1:6501/w/api.php","method":"GET","host":"test.wikipedia.org",` +
+		`"headers":[{"name":"User-Agent","value":"ua"}],"body":"","timeoutMs":10000}`
+	r, err := DecodeRequest(strings.NewReader(raw))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := Request{URL: "http://127.0.0.1:6501/w/api.php", Method: "GET", Host: "test.wikipedia.org",
+		Headers: []Header{{Name: "User-Agent", Value: "ua"}}, TimeoutMs: 10000}
+	if !reflect.DeepEqual(r, want) {
+		t.Errorf("decoded %+v, want %+v", r, want)
+	}
+}
