@@ -82,7 +82,10 @@ func TestWrongRoutingFailsTheRightCases(t *testing.T) {
 			if (!ok || !entry.On(faults.InProcess)) && !discover {
 				t.Fatalf("fault %q is not in %s for %s: every fault must prove some case fails", fault, cat.File, faults.InProcess)
 			}
-			want := entry.Failures()
+			want, where := entry.Failures(), entry.Pos.String()
+			if !ok {
+				where = cat.File
+			}
 			got, childOutput := runSuitesChild(t, "replicatest:"+string(fault))
 			if discover {
 				t.Logf("fault %q failed cases:\n\t%q", fault, got)
@@ -91,8 +94,8 @@ func TestWrongRoutingFailsTheRightCases(t *testing.T) {
 				t.Fatalf("fault %q: no case failed: the suite cannot see this wrong routing\n%s", fault, tail(childOutput, 40))
 			}
 			if !slices.Equal(got, want) {
-				t.Errorf("fault %q: failed cases differ from %s:%d\n  missing (should fail, passed): %q\n  unexpected (failed, should pass): %q",
-					fault, cat.File, entry.Line, minus(want, got), minus(got, want))
+				t.Errorf("fault %q: failed cases differ from %s\n  missing (should fail, passed): %q\n  unexpected (failed, should pass): %q",
+					fault, where, minus(want, got), minus(got, want))
 			}
 		})
 	}

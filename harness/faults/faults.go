@@ -8,7 +8,6 @@
 package faults
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"slices"
@@ -19,6 +18,7 @@ import (
 
 	"gitlab.wikimedia.org/repos/sre/pretrain-check/fixtures"
 	"gitlab.wikimedia.org/repos/sre/pretrain-check/harness/contract"
+	"gitlab.wikimedia.org/repos/sre/pretrain-check/harness/yamlpos"
 )
 
 // The targets that make faults.
@@ -48,11 +48,11 @@ type Fault struct {
 	Fails []string
 	// Shares are the share checks that must fail, sorted.
 	Shares []string
-	// Line is the fault's line in the catalogue.
-	Line int
+	// Pos is where the fault is written in the catalogue.
+	Pos yamlpos.Position
 
-	// failLines and shareLines are the lines of Fails and Shares.
-	failLines, shareLines []int
+	// failPos and sharePos are where each of Fails and Shares is written.
+	failPos, sharePos []yamlpos.Position
 }
 
 // On reports whether target makes the fault.
@@ -122,143 +122,150 @@ func Default() (*Catalogue, error) {
 	return c, nil
 }
 
-type rawFault struct {
-	Name        string      `yaml:"name"`
-	Description string      `yaml:"description"`
-	Targets     []yaml.Node `yaml:"targets"`
-	Fails       []yaml.Node `yaml:"fails"`
-	Shares      []yaml.Node `yaml:"shares"`
-}
-
 // Parse reads a catalogue: a YAML list of faults, each with a unique name,
 // a description, one or more known targets, and the cases (fails) and share
 // checks (shares) it must fail, at least one, none twice. Every problem is
-// reported at once, each as file:line. The names of cases and shares are
-// checked against a contract by Validate.
+// reported at once, each as file:line:col (a *yamlpos.Problems). The names
+// of cases and shares are checked against a contract by Validate.
 func Parse(file string, data []byte) (*Catalogue, error) {
-	var raw []rawFault
-	dec := yaml.NewDecoder(bytes.NewReader(data))
-	dec.KnownFields(true)
-	if err := dec.Decode(&raw); err != nil {
-		return nil, fmt.Errorf("parse fault catalogue %s: %w", file, err)
-	}
 	var root yaml.Node
 	if err := yaml.Unmarshal(data, &root); err != nil {
 		return nil, fmt.Errorf("parse fault catalogue %s: %w", file, err)
 	}
-	if len(raw) == 0 {
-		return nil, fmt.Errorf("parse fault catalogue %s: no faults", file)
+	w := &yamlpos.Walker{File: file}
+	if len(root.Content) != 1 || root.Content[0].Kind != yaml.SequenceNode || len(root.Content[0].Content) == 0 {
+		w.Add(yamlpos.Position{File: file}, "expected a list of faults")
+		return nil, w.Err()
 	}
-	var items []*yaml.Node
-	if len(root.Content) == 1 && root.Content[0].Kind == yaml.SequenceNode {
-		items = root.Content[0].Content
-	}
-	var errs []error
-	seen := map[string]int{}
-	var fs []Fault
-	for i, r := range raw {
-		e := Fault{Name: r.Name, Description: strings.TrimSpace(r.Description)}
-		if i < len(items) {
-			e.Line = items[i].Line
+	c := &Catalogue{File: file}
+	seen := map[string]yamlpos.Position{}
+	for _, item := range root.Content[0].Content {
+		f := Fault{Pos: w.Pos(item)}
+		var targets, fails, shares []*yaml.Node
+		w.Mapping(yamlpos.Deref(item), func(key string, k, v *yaml.Node) {
+			switch key {
+			case "name":
+				w.Str(v, &f.Name)
+			case "description":
+				w.Str(v, &f.Description)
+			case "targets":
+				targets = list(w, v)
+			case "fails":
+				fails = list(w, v)
+			case "shares":
+				shares = list(w, v)
+			default:
+				w.Errorf(k, "unknown field %q (known: name, description, targets, fails, shares)", key)
+			}
+		})
+		at := func(n *yaml.Node, format string, a ...any) {
+			w.Errorf(n, "fault %q: %s", f.Name, fmt.Sprintf(format, a...))
 		}
-		at := func(line int, format string, a ...any) {
-			errs = append(errs, fmt.Errorf("%s:%d: fault %q: %s", file, line, e.Name, fmt.Sprintf(format, a...)))
-		}
-		if e.Name == "" {
-			at(e.Line, "name is required")
-		} else if prev, ok := seen[e.Name]; ok {
-			at(e.Line, "duplicate name (first at line %d)", prev)
+		f.Description = strings.TrimSpace(f.Description)
+		if f.Name == "" {
+			at(item, "name is required")
+		} else if prev, ok := seen[f.Name]; ok {
+			at(item, "duplicate name (first at line %d)", prev.Line)
 		} else {
-			seen[e.Name] = e.Line
+			seen[f.Name] = f.Pos
 		}
-		if e.Description == "" {
-			at(e.Line, "description is required: say what goes wrong")
+		if f.Description == "" {
+			at(item, "description is required: say what goes wrong")
 		}
-		names := func(what string, ns []yaml.Node) (vals []string, ls []int) {
+		names := func(what string, ns []*yaml.Node) (vals []string, ps []yamlpos.Position) {
 			first := map[string]int{}
 			for _, n := range ns {
-				if n.Kind != yaml.ScalarNode || n.Value == "" {
-					at(n.Line, "%s: expected a name", what)
+				var v string
+				if !w.Str(n, &v) {
 					continue
 				}
-				if prev, ok := first[n.Value]; ok {
-					at(n.Line, "%s: %q listed twice (first at line %d)", what, n.Value, prev)
+				if prev, ok := first[v]; ok {
+					at(n, "%s: %q listed twice (first at line %d)", what, v, prev)
 					continue
 				}
-				first[n.Value] = n.Line
-				vals = append(vals, n.Value)
-				ls = append(ls, n.Line)
+				first[v] = n.Line
+				vals = append(vals, v)
+				ps = append(ps, w.Pos(n))
 			}
-			return vals, ls
+			return vals, ps
 		}
-		var tls []int
-		e.Targets, tls = names("targets", r.Targets)
-		if len(r.Targets) == 0 {
-			at(e.Line, "targets is empty: name the targets that make it (%s)", strings.Join(Targets, ", "))
+		var tps []yamlpos.Position
+		f.Targets, tps = names("targets", targets)
+		if len(targets) == 0 {
+			at(item, "targets is empty: name the targets that make it (%s)", strings.Join(Targets, ", "))
 		}
-		for j, t := range e.Targets {
+		for i, t := range f.Targets {
 			if !slices.Contains(Targets, t) {
-				at(tls[j], "unknown target %q (known: %s)", t, strings.Join(Targets, ", "))
+				w.Add(tps[i], "fault %q: unknown target %q (known: %s)", f.Name, t, strings.Join(Targets, ", "))
 			}
 		}
-		e.Fails, e.failLines = names("fails", r.Fails)
-		e.Shares, e.shareLines = names("shares", r.Shares)
-		if len(r.Fails)+len(r.Shares) == 0 {
-			at(e.Line, "fails and shares are empty: a fault that fails nothing proves nothing")
+		f.Fails, f.failPos = names("fails", fails)
+		f.Shares, f.sharePos = names("shares", shares)
+		if len(fails)+len(shares) == 0 {
+			at(item, "fails and shares are empty: a fault that fails nothing proves nothing")
 		}
-		sortWith(e.Fails, e.failLines)
-		sortWith(e.Shares, e.shareLines)
-		fs = append(fs, e)
+		sortWith(f.Fails, f.failPos)
+		sortWith(f.Shares, f.sharePos)
+		c.Faults = append(c.Faults, f)
 	}
-	if err := errors.Join(errs...); err != nil {
-		return nil, fmt.Errorf("validate fault catalogue: %w", err)
+	if err := w.Err(); err != nil {
+		return nil, err
 	}
-	return &Catalogue{File: file, Faults: fs}, nil
+	return c, nil
 }
 
-// sortWith sorts names, keeping each line with its name.
-func sortWith(names []string, ls []int) {
+// list reads a sequence's items (a problem when n is not a sequence).
+func list(w *yamlpos.Walker, n *yaml.Node) []*yaml.Node {
+	n = yamlpos.Deref(n)
+	if n.Kind != yaml.SequenceNode {
+		w.Errorf(n, "expected a list")
+		return nil
+	}
+	return n.Content
+}
+
+// sortWith sorts names, keeping each position with its name.
+func sortWith(names []string, ps []yamlpos.Position) {
 	idx := make([]int, len(names))
 	for i := range idx {
 		idx[i] = i
 	}
 	sort.SliceStable(idx, func(a, b int) bool { return names[idx[a]] < names[idx[b]] })
-	ns, ll := slices.Clone(names), slices.Clone(ls)
+	ns, pp := slices.Clone(names), slices.Clone(ps)
 	for i, j := range idx {
-		names[i], ls[i] = ns[j], ll[j]
+		names[i], ps[i] = ns[j], pp[j]
 	}
 }
 
 // Validate checks the catalogue against a contract: every listed case is
 // one of its cases, every listed share one of its share checks. Every
-// problem is reported at once, each as file:line of the offending name.
+// problem is reported at once, each as file:line:col of the offending name
+// (a *yamlpos.Problems).
 func (c *Catalogue) Validate(ct *contract.Contract) error {
 	shares := map[string]bool{}
 	for _, s := range ct.Shares {
 		shares[s.Name] = true
 	}
-	var errs []error
+	var ps yamlpos.Problems
 	for _, f := range c.Faults {
 		for i, name := range f.Fails {
 			if ct.Case(name) == nil {
-				errs = append(errs, fmt.Errorf("%s:%d: fault %q: case %q is not in the contract %s", c.File, line(f.failLines, i, f.Line), f.Name, name, ct.Source))
+				ps.Add(posAt(f.failPos, i, f.Pos), "fault %q: case %q is not in the contract %s", f.Name, name, ct.Source)
 			}
 		}
 		for i, name := range f.Shares {
 			if !shares[name] {
-				errs = append(errs, fmt.Errorf("%s:%d: fault %q: share check %q is not in the contract %s", c.File, line(f.shareLines, i, f.Line), f.Name, name, ct.Source))
+				ps.Add(posAt(f.sharePos, i, f.Pos), "fault %q: share check %q is not in the contract %s", f.Name, name, ct.Source)
 			}
 		}
 	}
-	if err := errors.Join(errs...); err != nil {
-		return fmt.Errorf("fault catalogue against the contract: %w", err)
-	}
-	return nil
+	return ps.Err()
 }
 
-func line(ls []int, i, def int) int {
-	if i < len(ls) {
-		return ls[i]
+// posAt is ps[i], or def when ps has no i (a Fault not made by Parse).
+func posAt(ps []yamlpos.Position, i int, def yamlpos.Position) yamlpos.Position {
+	if i < len(ps) {
+		return ps[i]
 	}
 	return def
 }
@@ -275,7 +282,7 @@ func (c *Catalogue) Implemented(target string, implemented []string) error {
 	var errs []error
 	for _, f := range c.For(target) {
 		if !have[f.Name] {
-			errs = append(errs, fmt.Errorf("%s:%d: fault %q is listed for %s but %s does not make it", c.File, f.Line, f.Name, target, target))
+			errs = append(errs, fmt.Errorf("%s: fault %q is listed for %s but %s does not make it", f.Pos, f.Name, target, target))
 		}
 	}
 	for _, n := range implemented {
@@ -284,7 +291,7 @@ func (c *Catalogue) Implemented(target string, implemented []string) error {
 		case !ok:
 			errs = append(errs, fmt.Errorf("%s makes fault %q, which %s does not list", target, n, c.File))
 		case !f.On(target):
-			errs = append(errs, fmt.Errorf("%s:%d: %s makes fault %q, but its targets do not name %s", c.File, f.Line, target, n, target))
+			errs = append(errs, fmt.Errorf("%s: %s makes fault %q, but its targets do not name %s", f.Pos, target, n, target))
 		}
 	}
 	return errors.Join(errs...)

@@ -51,12 +51,12 @@ func TestCatalogueProblemsNameFileAndLine(t *testing.T) {
   description: d
   targets: [kind]
   fails: [edge-testwiki-api]
-`, []string{`x.yaml:6: fault "a": duplicate name (first at line 2)`}},
+`, []string{`x.yaml:6:3: fault "a": duplicate name (first at line 2)`}},
 		{"unknown target, nothing failed, no description", `
 - name: a
   targets: [kind, staging]
-`, []string{`x.yaml:3: fault "a": unknown target "staging"`, `x.yaml:2: fault "a": fails and shares are empty`,
-			`x.yaml:2: fault "a": description is required`}},
+`, []string{`x.yaml:3:19: fault "a": unknown target "staging"`, `x.yaml:2:3: fault "a": fails and shares are empty`,
+			`x.yaml:2:3: fault "a": description is required`}},
 		{"case twice", `
 - name: a
   description: d
@@ -64,13 +64,13 @@ func TestCatalogueProblemsNameFileAndLine(t *testing.T) {
   fails:
     - edge-testwiki-api
     - edge-testwiki-api
-`, []string{`x.yaml:7: fault "a": fails: "edge-testwiki-api" listed twice (first at line 6)`}},
+`, []string{`x.yaml:7:7: fault "a": fails: "edge-testwiki-api" listed twice (first at line 6)`}},
 		{"unknown field", `
 - name: a
   description: d
   targets: [kind]
   breaks: [edge-testwiki-api]
-`, []string{"parse fault catalogue x.yaml", "breaks"}},
+`, []string{`x.yaml:5:3: unknown field "breaks"`}},
 		{"unknown case and share", `
 - name: a
   description: d
@@ -80,9 +80,11 @@ func TestCatalogueProblemsNameFileAndLine(t *testing.T) {
     - edge-no-such-case
   shares:
     - no-such-share
-`, []string{`x.yaml:7: fault "a": case "edge-no-such-case" is not in the contract fixtures/contract/pretrain.yaml`,
-			`x.yaml:9: fault "a": share check "no-such-share" is not in the contract`}},
-		{"empty", ``, []string{"parse fault catalogue x.yaml"}},
+`, []string{`x.yaml:7:7: fault "a": case "edge-no-such-case" is not in the contract fixtures/contract/pretrain.yaml`,
+			`x.yaml:9:7: fault "a": share check "no-such-share" is not in the contract`}},
+		{"empty", ``, []string{"x.yaml: expected a list of faults"}},
+		{"not a list", "name: a\n", []string{"x.yaml: expected a list of faults"}},
+		{"bad yaml", "- name: [\n", []string{"parse fault catalogue x.yaml"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c, err := Parse("x.yaml", []byte(tc.yaml))
@@ -123,8 +125,8 @@ func TestImplemented(t *testing.T) {
 	}
 	err = c.Implemented(Kind, []string{"inproc", "extra"})
 	for _, w := range []string{
-		`x.yaml:2: fault "both" is listed for kind but kind does not make it`,
-		`x.yaml:6: kind makes fault "inproc", but its targets do not name kind`,
+		`x.yaml:2:3: fault "both" is listed for kind but kind does not make it`,
+		`x.yaml:6:3: kind makes fault "inproc", but its targets do not name kind`,
 		`kind makes fault "extra", which x.yaml does not list`,
 	} {
 		if err == nil || !strings.Contains(err.Error(), w) {
