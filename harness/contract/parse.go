@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"gopkg.in/yaml.v3"
+
+	"gitlab.wikimedia.org/repos/sre/pretrain-check/harness/yamlpos"
 )
 
 // FormatVersion is the only contract format version this package reads
@@ -37,9 +39,8 @@ func Load(path string) (*Contract, error) {
 func Parse(name string, data []byte) (*Contract, error) {
 	p := newParser(name)
 	p.parse(data)
-	if len(p.probs) > 0 {
-		sortProblems(p.probs)
-		return nil, &Problems{List: p.probs}
+	if err := p.w.Err(); err != nil {
+		return nil, err
 	}
 	return p.c, nil
 }
@@ -50,10 +51,11 @@ type ref struct {
 	pos  Position
 }
 
+// parser reads one contract; w keeps the file name and every problem
+// found.
 type parser struct {
-	file  string
-	probs []Problem
-	c     *Contract
+	w yamlpos.Walker
+	c *Contract
 
 	backendOrder []string
 	members      map[string][]ref // group name -> its member references
@@ -75,7 +77,7 @@ type budgetRef struct {
 
 func newParser(file string) *parser {
 	return &parser{
-		file: file,
+		w: yamlpos.Walker{File: file},
 		c: &Contract{
 			Source:   file,
 			Backends: map[string]*Backend{},
@@ -87,17 +89,11 @@ func newParser(file string) *parser {
 	}
 }
 
-func (p *parser) pos(n *yaml.Node) Position {
-	return Position{File: p.file, Line: n.Line, Column: n.Column}
-}
+func (p *parser) pos(n *yaml.Node) Position { return p.w.Pos(n) }
 
-func (p *parser) errf(n *yaml.Node, format string, args ...any) {
-	p.probs = append(p.probs, Problem{Pos: p.pos(n), Msg: fmt.Sprintf(format, args...)})
-}
+func (p *parser) errf(n *yaml.Node, format string, args ...any) { p.w.Errorf(n, format, args...) }
 
-func (p *parser) errAt(pos Position, format string, args ...any) {
-	p.probs = append(p.probs, Problem{Pos: pos, Msg: fmt.Sprintf(format, args...)})
-}
+func (p *parser) errAt(pos Position, format string, args ...any) { p.w.Add(pos, format, args...) }
 
 var yamlLine = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
 
@@ -105,7 +101,7 @@ var yamlLine = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
 // a line but no column: the column is 1.
 func (p *parser) yamlError(err error) {
 	msg := err.Error()
-	pos := Position{File: p.file, Line: 1, Column: 1}
+	pos := Position{File: p.w.File, Line: 1, Column: 1}
 	if m := yamlLine.FindStringSubmatch(msg); m != nil {
 		if l, cerr := strconv.Atoi(m[1]); cerr == nil {
 			pos.Line = l
@@ -122,7 +118,7 @@ func (p *parser) parse(data []byte) {
 	var doc yaml.Node
 	if err := dec.Decode(&doc); err != nil {
 		if errors.Is(err, io.EOF) {
-			p.errAt(Position{File: p.file, Line: 1, Column: 1}, "empty contract")
+			p.errAt(Position{File: p.w.File, Line: 1, Column: 1}, "empty contract")
 			return
 		}
 		p.yamlError(err)
@@ -135,10 +131,10 @@ func (p *parser) parse(data []byte) {
 		p.yamlError(err)
 	}
 	if doc.Kind != yaml.DocumentNode || len(doc.Content) == 0 {
-		p.errAt(Position{File: p.file, Line: 1, Column: 1}, "empty contract")
+		p.errAt(Position{File: p.w.File, Line: 1, Column: 1}, "empty contract")
 		return
 	}
-	root := deref(doc.Content[0])
+	root := yamlpos.Deref(doc.Content[0])
 	m := p.mapping(root, "contract", "version", "features", "backends", "entries", "cases", "budgets", "shares")
 	if m == nil {
 		return
@@ -178,14 +174,6 @@ type keyValue struct {
 	key, val *yaml.Node
 }
 
-// deref follows an alias to its anchored node.
-func deref(n *yaml.Node) *yaml.Node {
-	for n != nil && n.Kind == yaml.AliasNode && n.Alias != nil {
-		n = n.Alias
-	}
-	return n
-}
-
 func describe(n *yaml.Node) string {
 	switch n.Kind {
 	case yaml.MappingNode:
@@ -210,7 +198,7 @@ func (p *parser) mapping(n *yaml.Node, what string, allowed ...string) map[strin
 	}
 	out := map[string]*keyValue{}
 	for i := 0; i+1 < len(n.Content); i += 2 {
-		k, v := deref(n.Content[i]), deref(n.Content[i+1])
+		k, v := yamlpos.Deref(n.Content[i]), yamlpos.Deref(n.Content[i+1])
 		if k.Kind != yaml.ScalarNode {
 			p.errf(k, "%s: want a string key, got %s", what, describe(k))
 			continue
@@ -243,7 +231,7 @@ func (p *parser) seq(n *yaml.Node, what string) []*yaml.Node {
 	}
 	out := make([]*yaml.Node, len(n.Content))
 	for i, c := range n.Content {
-		out[i] = deref(c)
+		out[i] = yamlpos.Deref(c)
 	}
 	return out
 }

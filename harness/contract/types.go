@@ -6,13 +6,6 @@ package contract
 
 import "time"
 
-// Position is where something was written: file:line:column.
-type Position struct {
-	File   string `json:"file"`
-	Line   int    `json:"line"`
-	Column int    `json:"column"`
-}
-
 // Contract is a parsed and validated routing contract.
 type Contract struct {
 	Source   string              `json:"source"`

@@ -55,10 +55,10 @@ func TestValidOK(t *testing.T) {
 		t.Fatalf("Parse: %v", err)
 	}
 	cs := c.Case("ok")
-	if cs == nil || cs.Pos != (Position{"t.yaml", 10, 5}) || cs.Request.Host != "h.example" {
+	if cs == nil || cs.Pos != (Position{File: "t.yaml", Line: 10, Column: 5}) || cs.Request.Host != "h.example" {
 		t.Errorf("case = %+v", cs)
 	}
-	if b := c.Backends["ns/ab"]; b.Pos != (Position{"t.yaml", 5, 5}) || len(b.Members) != 2 {
+	if b := c.Backends["ns/ab"]; b.Pos != (Position{File: "t.yaml", Line: 5, Column: 5}) || len(b.Members) != 2 {
 		t.Errorf("group = %+v", b)
 	}
 }
