@@ -384,7 +384,7 @@ func TestOptions(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if o.timeouts.Ready != time.Minute || o.timeouts.Create != DefaultTimeouts().Create || !filepath.IsAbs(o.configFile) || !o.reuse {
+	if o.timeouts.Ready != time.Minute || o.timeouts.Create != DefaultTimeouts().Create || !filepath.IsAbs(o.configFile) {
 		t.Errorf("expected defaults filled, got %+v", o)
 	}
 	if _, err := buildOptions([]Option{WithNodeImage("n"), WithTimeouts(Timeouts{Converge: time.Second, ConvergeInterval: 2 * time.Second})}); err == nil {

@@ -45,9 +45,7 @@ type options struct {
 	profile    string
 	images     map[string]string
 	keep       bool
-	reuse      bool
 	reportDir  string
-	kubeconfig string
 	timeouts   Timeouts
 	logger     io.Writer
 }
@@ -59,7 +57,6 @@ func defaultOptions() options {
 		fixtures:   DefaultFixtures,
 		profile:    ProfileAirgap,
 		images:     map[string]string{},
-		reuse:      true,
 		timeouts:   DefaultTimeouts(),
 		logger:     io.Discard,
 	}
@@ -145,24 +142,10 @@ func WithKeep(keep bool) Option {
 	return func(o *options) error { o.keep = keep; return nil }
 }
 
-// WithReuse (default true) reuses an existing cluster of the same name
-// created from the same kind config and node image (a kept cluster);
-// false deletes it and creates a new one. A cluster that does not match,
-// or whose API does not answer (an interrupted run), is always replaced.
-func WithReuse(reuse bool) Option {
-	return func(o *options) error { o.reuse = reuse; return nil }
-}
-
 // WithReportDir is where diagnostics are written on failure
 // (<dir>/diagnostics/...); empty means the logger only.
 func WithReportDir(dir string) Option {
 	return func(o *options) error { o.reportDir = dir; return nil }
-}
-
-// WithKubeconfig writes the cluster's kubeconfig to path instead of kind's
-// default ($KUBECONFIG or ~/.kube/config).
-func WithKubeconfig(path string) Option {
-	return func(o *options) error { o.kubeconfig = path; return nil }
 }
 
 // WithTimeouts sets the time budgets; zero fields keep their defaults.

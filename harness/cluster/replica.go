@@ -39,26 +39,8 @@ type Replica struct {
 // Name is the kind cluster's name.
 func (r *Replica) Name() string { return r.name }
 
-// Reused reports whether Up found the cluster already running.
-func (r *Replica) Reused() bool { return r.reused }
-
 // Target maps every contract entry point to the replica's 127.0.0.1 ports.
 func (r *Replica) Target() target.Target { return r.target }
-
-// KindTarget is Target with its kind-specific methods.
-func (r *Replica) KindTarget() *kindtarget.Target { return r.target }
-
-// Client is the e2e-framework client of the cluster's API server.
-func (r *Replica) Client() klient.Client { return r.client }
-
-// Clientset is the client-go clientset of the cluster's API server.
-func (r *Replica) Clientset() kubernetes.Interface { return r.clientset }
-
-// RESTConfig is the cluster's API server configuration.
-func (r *Replica) RESTConfig() *rest.Config { return r.rest }
-
-// KubeConfig is the cluster's kubeconfig (host address).
-func (r *Replica) KubeConfig() string { return r.kubeconfig }
 
 // Down deletes the kind cluster (and its kubeconfig entry), printing
 // "[down] teardown 4.9s". Deleting a cluster that does not exist is not an
@@ -77,7 +59,8 @@ func (r *Replica) Down(ctx context.Context) error {
 // ctx (kind keeps deleting in the background).
 func (r *Replica) delete(ctx context.Context) error {
 	done := make(chan error, 1)
-	go func() { done <- r.provider.Delete(r.name, r.opts.kubeconfig) }()
+	// "": kind's default kubeconfig, where create wrote the cluster's.
+	go func() { done <- r.provider.Delete(r.name, "") }()
 	select {
 	case err := <-done:
 		if err != nil {
@@ -87,34 +70,6 @@ func (r *Replica) delete(ctx context.Context) error {
 	case <-ctx.Done():
 		return fmt.Errorf("delete kind cluster %q: %w", r.name, ctx.Err())
 	}
-}
-
-// Restore re-applies every manifest (server-side apply: whatever a fault
-// changed is set back), restarts the proxies that read ConfigMaps (a pod
-// keeps the config it started with), waits for the rollouts and
-// reconverges, printing one line per step with the "restore" prefix.
-func (r *Replica) Restore(ctx context.Context) error {
-	steps := []step{
-		{name: "apply", timeout: r.opts.timeouts.Apply, run: r.applyAndRestart},
-		{name: "ready", timeout: r.opts.timeouts.Ready, run: r.ready},
-		{name: "converge", timeout: r.opts.timeouts.Converge + r.opts.timeouts.Request, run: r.converge},
-	}
-	if err := runSteps(ctx, r.opts.logger, "restore", steps); err != nil {
-		return fmt.Errorf("restore replica %q: %w", r.name, err)
-	}
-	return nil
-}
-
-// Converge probes the entry points until they converge (after a change).
-func (r *Replica) Converge(ctx context.Context) error {
-	_, err := converge(ctx, r.target, r.opts.timeouts)
-	return err
-}
-
-// WaitReady waits for every Deployment of the replica to be rolled out.
-func (r *Replica) WaitReady(ctx context.Context) error {
-	_, err := r.ready(ctx)
-	return err
 }
 
 // configuredDeployments are the Deployments whose pods mount a ConfigMap

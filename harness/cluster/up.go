@@ -187,12 +187,10 @@ func (r *Replica) createOrReuse(ctx context.Context) (string, error) {
 	}
 	replaced := ""
 	if exists {
-		why := "reuse disabled"
-		if r.opts.reuse {
-			if why = r.reusable(ctx); why == "" {
-				r.reused = true
-				return fmt.Sprintf("reused cluster %q", r.name), nil
-			}
+		why := r.reusable(ctx)
+		if why == "" {
+			r.reused = true
+			return fmt.Sprintf("reused cluster %q", r.name), nil
 		}
 		if err := r.delete(ctx); err != nil {
 			return "", fmt.Errorf("delete existing cluster %q (%s): %w", r.name, why, err)
@@ -225,9 +223,6 @@ func (r *Replica) create(ctx context.Context) error {
 		kindcluster.CreateWithWaitForReady(r.opts.timeouts.Create),
 		kindcluster.CreateWithDisplayUsage(false),
 		kindcluster.CreateWithDisplaySalutation(false),
-	}
-	if r.opts.kubeconfig != "" {
-		copts = append(copts, kindcluster.CreateWithKubeconfigPath(r.opts.kubeconfig))
 	}
 	done := make(chan error, 1)
 	go func() { done <- r.provider.Create(r.name, copts...) }()

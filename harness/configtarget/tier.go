@@ -59,17 +59,6 @@ const (
 	JobrunnerGatewaySNI = "mw-pretrain-jobrunner.discovery.wmnet"
 )
 
-// WithEntrySNI makes an entry connect with another SNI; "" sends the
-// case's host (defaults: IngressSNI and JobrunnerGatewaySNI).
-func WithEntrySNI(entry, sni string) Option { return func(o *options) { o.sni[entry] = sni } }
-
-// WithLogger logs the tier's pods and proxy errors (default: discarded).
-func WithLogger(l *slog.Logger) Option { return func(o *options) { o.log = l } }
-
-// WithGatewayPort is the Gateway server port the listener stands for
-// (default istio.DefaultPort, 443).
-func WithGatewayPort(p int) Option { return func(o *options) { o.port = p } }
-
 // Tier is a running config tier. Close it when done.
 type Tier struct {
 	model  *istio.Model

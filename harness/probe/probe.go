@@ -113,9 +113,6 @@ func New(opts Options) *Prober {
 	return &Prober{opts: opts, transports: map[transportKey]*http.Transport{}}
 }
 
-// Options returns the options in effect (defaults filled in).
-func (p *Prober) Options() Options { return p.opts }
-
 // Close closes idle connections. The Prober must not be used afterwards.
 func (p *Prober) Close() {
 	p.mu.Lock()

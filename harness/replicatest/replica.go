@@ -301,9 +301,6 @@ func (r *Replica) serve(entry string, w http.ResponseWriter, req *http.Request, 
 // entries through the mesh client's forward endpoint. Never live.
 func (r *Replica) Target() target.Target { return r.target }
 
-// Faults are the faults the replica runs with, in declaration order.
-func (r *Replica) Faults() []Fault { return r.faults.list() }
-
 // Features are the features (rollout steps) the replica has on, in
 // Features' order: its target declares them.
 func (r *Replica) Features() []string {

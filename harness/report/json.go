@@ -187,9 +187,6 @@ type JSONAttempt struct {
 	Reasons     []string `json:"reasons,omitempty"`
 }
 
-// BuildJSON builds the JSON report for verdicts, in the order given.
-func BuildJSON(vs []check.Verdict) JSONReport { return Report{Cases: vs}.BuildJSON() }
-
 // BuildJSON builds the JSON report, cases and budgets in the order given.
 func (r Report) BuildJSON() JSONReport {
 	s := r.Summary()
@@ -216,7 +213,7 @@ func (r Report) BuildJSON() JSONReport {
 	return rep
 }
 
-// WriteJSON writes BuildJSON(vs), indented, ending in a newline.
+// WriteJSON writes r.BuildJSON(), indented, ending in a newline.
 func WriteJSON(w io.Writer, vs []check.Verdict) error { return Report{Cases: vs}.WriteJSON(w) }
 
 // WriteJSON writes BuildJSON, indented, ending in a newline.

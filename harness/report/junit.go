@@ -62,11 +62,6 @@ type (
 	}
 )
 
-// BuildJUnit is Report{Cases: vs}.BuildJUnit(suiteName).
-func BuildJUnit(suiteName string, vs []check.Verdict) JUnitSuites {
-	return Report{Cases: vs}.BuildJUnit(suiteName)
-}
-
 // BuildJUnit maps the report to one test suite: a testcase per case
 // (classname "<suite>.<entry>") then per budget (name "budget <name>",
 // classname "<suite>.latency"); failed ones carry a failure whose message

@@ -34,7 +34,7 @@ const (
 // DefaultNamespace is the namespace given to objects that name none:
 // `helm template` output of the mediawiki chart carries no
 // metadata.namespace (helmfile deploys every mw-pretrain release into
-// mw-pretrain). WithNamespace changes it.
+// mw-pretrain).
 const DefaultNamespace = "mw-pretrain"
 
 // DefaultMaxBytes bounds the size of each input (a file or stdin).

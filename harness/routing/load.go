@@ -38,10 +38,6 @@ type options struct {
 	maxBytes  int64
 }
 
-// WithNamespace sets the namespace of objects that name none (default
-// DefaultNamespace).
-func WithNamespace(ns string) Option { return func(o *options) { o.namespace = ns } }
-
 // WithMaxBytes bounds the size of each input (default DefaultMaxBytes).
 func WithMaxBytes(n int64) Option { return func(o *options) { o.maxBytes = n } }
 

@@ -13,8 +13,3 @@ type Problem = yamlpos.Problem
 // New) return it as *Problems so a caller can list all problems at once;
 // Error lists them one per line, in file order.
 type Problems = yamlpos.Problems
-
-// SortProblems orders problems by file (in the order each file first
-// appears in the list, which is the order the inputs were read in), then
-// line and column; problems at the same position keep their order.
-func SortProblems(ps []Problem) { yamlpos.Sort(ps) }

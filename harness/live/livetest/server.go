@@ -130,12 +130,6 @@ func Start(ca *CA, opts Options) (*Server, error) {
 // Addr is the "127.0.0.1:port" to --connect-to.
 func (s *Server) Addr() string { return s.srv.Listener.Addr().String() }
 
-// Port is the listening port.
-func (s *Server) Port() string {
-	_, p, _ := net.SplitHostPort(s.Addr())
-	return p
-}
-
 // Close stops the server.
 func (s *Server) Close() { s.srv.Close() }
 
