@@ -36,6 +36,14 @@ type Config struct {
 	Latency LatencyConfig
 	// Shares configures the canary share checks.
 	Shares SharesConfig
+	// Prefetch are cases checked before the specs run, Concurrency at a
+	// time (each case's spec then reports the verdict found): the
+	// selected cases of a run whose target bears concurrent requests.
+	// The cases only send requests, so they do not interfere; each still
+	// needs its RequiredConsecutive answers in a row. Empty, or
+	// Concurrency under 2: each spec checks its case when it runs.
+	Prefetch    []*contract.Case
+	Concurrency int
 }
 
 func (c Config) validate() error {
@@ -96,6 +104,7 @@ func Define(cfg Config) error {
 	}
 	prober := probe.New(cfg.Probe)
 	rec := &recorder{record: cfg.Record}
+	pre := &prefetched{verdicts: map[*contract.Case]check.Verdict{}}
 
 	known := map[string]bool{}
 	for _, a := range Areas {
@@ -113,8 +122,11 @@ func Define(cfg Config) error {
 
 	for _, area := range Areas {
 		body := func(ctx SpecContext, cs *contract.Case) {
-			v := check.Run(ctx, cfg.Contract, cs, cfg.Target, prober, cfg.Poll)
-			rec.add(v)
+			v, ok := pre.get(cs)
+			if !ok {
+				v = check.Run(ctx, cfg.Contract, cs, cfg.Target, prober, cfg.Poll)
+				rec.add(v)
+			}
 			AddReportEntry("evidence", v.Explain(), ReportEntryVisibilityFailureOrVerbose)
 			switch v.Outcome {
 			case check.NotApplicable, check.Inconclusive, check.Skipped:
@@ -141,8 +153,40 @@ func Define(cfg Config) error {
 	}
 	registerLatency()
 	defineShares(cfg, prober)()
-	BeforeSuite(func() { DeferCleanup(prober.Close) })
+	BeforeSuite(func(ctx SpecContext) {
+		DeferCleanup(prober.Close)
+		if len(cfg.Prefetch) == 0 || cfg.Concurrency < 2 {
+			return
+		}
+		for _, v := range check.RunAll(ctx, cfg.Contract, cfg.Prefetch, cfg.Target, prober, cfg.Poll, cfg.Concurrency) {
+			if v.Outcome == check.Skipped && ctx.Err() != nil {
+				continue // never started: the report says "not run" and why
+			}
+			pre.put(v)
+			// Recorded now: a stop before the case's spec still reports it.
+			rec.add(v)
+		}
+	})
 	return nil
+}
+
+// prefetched holds the verdicts of the cases checked before the specs.
+type prefetched struct {
+	mu       sync.Mutex
+	verdicts map[*contract.Case]check.Verdict
+}
+
+func (p *prefetched) put(v check.Verdict) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.verdicts[v.Case] = v
+}
+
+func (p *prefetched) get(cs *contract.Case) (check.Verdict, bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	v, ok := p.verdicts[cs]
+	return v, ok
 }
 
 // CaseLabels are a case's Ginkgo labels: its contract labels, its area and

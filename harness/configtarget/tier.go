@@ -262,15 +262,27 @@ func (t *Tier) Addr() string { return t.ln.Addr().String() }
 func (t *Tier) Close() error {
 	var errs []error
 	if t.srv != nil {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		// A connection a client dialed and never used stays "new", and
+		// Shutdown waits 5 s for it: after a short grace, close it all
+		// (the tier is closed after its run, nothing is left to finish).
+		ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
 		defer cancel()
 		if err := t.srv.Shutdown(ctx); err != nil {
-			errs = append(errs, fmt.Errorf("shut down ingress listener: %w", err))
+			if cerr := t.srv.Close(); cerr != nil {
+				errs = append(errs, fmt.Errorf("close ingress listener: %w", cerr))
+			}
 		}
 		if err := <-t.served; err != nil && !errors.Is(err, http.ErrServerClosed) {
 			errs = append(errs, fmt.Errorf("ingress listener: %w", err))
 		}
 		t.srv = nil
+	}
+	// The proxy's spare connections to the pods (dialed under concurrent
+	// requests, never used) would hold each pod's graceful stop.
+	if t.proxy != nil {
+		if tr, ok := t.proxy.Transport.(*http.Transport); ok {
+			tr.CloseIdleConnections()
+		}
 	}
 	errs = append(errs, t.run.stop())
 	return errors.Join(errs...)

@@ -52,6 +52,10 @@ type Options struct {
 	Probe   probe.Options
 	Poll    check.PollConfig
 	Latency latency.Options
+	// Concurrency is how many cases are checked at a time, before the
+	// specs run (suites.Config.Prefetch). Zero: DefaultConcurrency, or 1
+	// against a live target (one request at a time, politely).
+	Concurrency int
 	// ReportDir receives the budgets' plots while the run goes on (the
 	// caller writes the report there after).
 	ReportDir string
@@ -84,6 +88,10 @@ type Result struct {
 	Ended       time.Time
 }
 
+// DefaultConcurrency is how many cases a run checks at a time on a target
+// that is not live.
+const DefaultConcurrency = 8
+
 // ErrNothingSelected: the label filter and focus select no check.
 var ErrNothingSelected = errors.New("nothing checked")
 
@@ -112,6 +120,12 @@ func Run(ctx context.Context, o Options) (Result, error) {
 	}
 	if o.Poll == (check.PollConfig{}) {
 		o.Poll = check.DefaultPollConfig()
+	}
+	if o.Concurrency == 0 {
+		o.Concurrency = DefaultConcurrency
+		if o.Target.Live() {
+			o.Concurrency = 1
+		}
 	}
 	c := o.Contract
 
@@ -151,6 +165,8 @@ func Run(ctx context.Context, o Options) (Result, error) {
 			defer mu.Unlock()
 			shares = append(shares, r)
 		}},
+		Prefetch:    sel.Cases,
+		Concurrency: o.Concurrency,
 	})
 	if err != nil {
 		return Result{}, err
