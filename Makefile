@@ -36,6 +36,10 @@ test: vet ## vet, then every test (unit, in-process replica, wrong-router proofs
 bench: ## benchmarks (figures for the README)
 	$(GO) test -run '^$$' -bench . -benchmem -count 3 ./harness/stub/
 
+.PHONY: figures
+figures: ## the speed figures beside their anchors (bare kind create), one run; FIGURES_ARGS="--make-test --vegeta" for more
+	bash harness/figures/figures.sh $(FIGURES_ARGS)
+
 .PHONY: lint-contract
 lint-contract: ## validate the built-in routing contract
 	$(GO) run ./cmd/pretrain-check contract lint fixtures/contract/pretrain.yaml
