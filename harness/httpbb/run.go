@@ -2,12 +2,9 @@ package httpbb
 
 import (
 	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"net"
-	"os"
 	"sort"
 	"strconv"
 	"strings"
@@ -20,6 +17,7 @@ import (
 	"gitlab.wikimedia.org/repos/sre/pretrain-check/harness/live"
 	"gitlab.wikimedia.org/repos/sre/pretrain-check/harness/probe"
 	"gitlab.wikimedia.org/repos/sre/pretrain-check/harness/target"
+	"gitlab.wikimedia.org/repos/sre/pretrain-check/harness/tlsca"
 )
 
 // Entry is the entry name httpbb verdicts carry.
@@ -166,7 +164,7 @@ func Run(ctx context.Context, tests []*Test, o Options) ([]check.Verdict, error)
 	if err := Screen(tests, g, o.AllowPost); err != nil {
 		return nil, fmt.Errorf("run httpbb: %w:\n%w", ErrUnsafe, err)
 	}
-	tlsCfg, err := tlsConfig(o.CAFile)
+	tlsCfg, err := tlsca.ClientConfig(o.CAFile)
 	if err != nil {
 		return nil, fmt.Errorf("run httpbb: %w", err)
 	}
@@ -248,26 +246,6 @@ func connectAddress(t *Test, host string) string {
 		return host
 	}
 	return net.JoinHostPort(host, port)
-}
-
-func tlsConfig(caFile string) (*tls.Config, error) {
-	cfg := &tls.Config{MinVersion: tls.VersionTLS12}
-	if caFile == "" {
-		return cfg, nil
-	}
-	pem, err := os.ReadFile(caFile)
-	if err != nil {
-		return nil, fmt.Errorf("read CA file: %w", err)
-	}
-	pool, err := x509.SystemCertPool()
-	if err != nil || pool == nil {
-		pool = x509.NewCertPool()
-	}
-	if !pool.AppendCertsFromPEM(pem) {
-		return nil, fmt.Errorf("read CA file %q: no PEM certificate in it", caFile)
-	}
-	cfg.RootCAs = pool
-	return cfg, nil
 }
 
 // Case is the synthetic contract case a test is reported as: named

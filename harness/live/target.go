@@ -2,17 +2,16 @@ package live
 
 import (
 	"crypto/tls"
-	"crypto/x509"
 	"fmt"
 	"net"
 	"net/http"
 	"net/url"
-	"os"
 	"strconv"
 	"strings"
 
 	"gitlab.wikimedia.org/repos/sre/pretrain-check/harness/contract"
 	"gitlab.wikimedia.org/repos/sre/pretrain-check/harness/target"
+	"gitlab.wikimedia.org/repos/sre/pretrain-check/harness/tlsca"
 )
 
 // Options choose a vantage point and tune the target. Zero values take the
@@ -83,7 +82,7 @@ func (f *File) Target(o Options) (*Target, error) {
 		}
 		t.connectTo = o.ConnectTo
 	}
-	cfg, err := tlsConfig(o.CAFile)
+	cfg, err := tlsca.ClientConfig(o.CAFile)
 	if err != nil {
 		return nil, fmt.Errorf("open live target %q: %w", f.Name, err)
 	}
@@ -94,26 +93,6 @@ func (f *File) Target(o Options) (*Target, error) {
 	}
 	t.guard = g
 	return t, nil
-}
-
-func tlsConfig(caFile string) (*tls.Config, error) {
-	cfg := &tls.Config{MinVersion: tls.VersionTLS12}
-	if caFile == "" {
-		return cfg, nil // system roots
-	}
-	pem, err := os.ReadFile(caFile)
-	if err != nil {
-		return nil, fmt.Errorf("read CA file: %w", err)
-	}
-	pool, err := x509.SystemCertPool()
-	if err != nil || pool == nil {
-		pool = x509.NewCertPool()
-	}
-	if !pool.AppendCertsFromPEM(pem) {
-		return nil, fmt.Errorf("read CA file %q: no PEM certificate in it", caFile)
-	}
-	cfg.RootCAs = pool
-	return cfg, nil
 }
 
 func checkHostPort(s string) error {
