@@ -33,8 +33,9 @@ import (
 // Options is one run. Contract and Target are required; a zero field
 // takes the default its comment gives.
 type Options struct {
-	// Contract is the routing contract, already resolved for the run's
-	// features (contract.ForFeatures).
+	// Contract is the routing contract, resolved for the run's features
+	// (contract.ForFeatures); one that is not is resolved with the
+	// features the target declares (target.DeclaredFeatures).
 	Contract *contract.Contract
 	Target   target.Target
 	// SuiteName names the Ginkgo suite (and the JUnit suite). Default
@@ -128,6 +129,14 @@ func Run(ctx context.Context, o Options) (Result, error) {
 		}
 	}
 	c := o.Contract
+	if !c.Resolved() {
+		// Resolved here, not only in suites.Define: the report matches
+		// verdicts to the selected cases by identity.
+		var err error
+		if c, err = c.ForFeatures(target.DeclaredFeatures(o.Target, c)); err != nil {
+			return Result{}, err
+		}
+	}
 
 	sel, err := selectChecks(c, suiteConfig.LabelFilter, suiteConfig.FocusStrings)
 	if err != nil {

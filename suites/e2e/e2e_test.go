@@ -185,7 +185,10 @@ func TestChildSuites(t *testing.T) {
 
 // childRun is one run of the suites in a child process.
 type childRun struct {
-	failed  []string // sorted names of the failed cases
+	failed []string // sorted names of the failed cases
+	// unsure counts the checks without a verdict (inconclusive, n/a,
+	// skipped): on the replica every check must decide.
+	unsure  int
 	summary string
 	exitErr error
 	output  []byte
@@ -222,6 +225,7 @@ func runChild(ctx context.Context, dir string, pollTimeout time.Duration, ginkgo
 		}
 	}
 	sort.Strings(res.failed)
+	res.unsure = rep.Summary.Inconclusive + rep.Summary.NotApplicable + rep.Summary.Skipped
 	res.summary = fmt.Sprintf("%d checks: %d passed, %d failed, %d inconclusive, %d not applicable, %d skipped",
 		rep.Summary.Total, rep.Summary.Passed, rep.Summary.Failed, rep.Summary.Inconclusive, rep.Summary.NotApplicable, rep.Summary.Skipped)
 	return res, nil
@@ -240,7 +244,7 @@ func TestSuites(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(res.failed) > 0 || res.exitErr != nil {
+	if len(res.failed) > 0 || res.unsure > 0 || res.exitErr != nil {
 		diagnose(t, dir)
 		t.Fatalf("suites failed on the replica (%s; exit %v): %q\nreport: %s\n%s", res.summary, res.exitErr, res.failed, dir, tail(res.output, 80))
 	}
