@@ -155,7 +155,7 @@ func Parse(file string, data []byte) ([]*Test, []Warning, error) {
 	var tests []*Test
 	p.shadow = func(key string, k, v, last *yaml.Node) {
 		n := 0
-		if v = deref(v); v.Kind == yaml.SequenceNode {
+		if v = yamlpos.Deref(v); v.Kind == yaml.SequenceNode {
 			n = len(v.Content)
 		}
 		p.warnf(k, "base URL %q is repeated at %s:%d:%d: httpbb keeps only the last block, so this block's %d %s never run",
@@ -168,7 +168,7 @@ func Parse(file string, data []byte) ([]*Test, []Warning, error) {
 			p.errorf(k, "%v", err)
 			return
 		}
-		if v = deref(v); v.Kind != yaml.SequenceNode {
+		if v = yamlpos.Deref(v); v.Kind != yaml.SequenceNode {
 			p.errorf(v, "base URL %q: expected a list of tests", key)
 			return
 		}
@@ -223,7 +223,7 @@ const knownKeys = "path, method, request_headers, json_body, form_body, assert_s
 	"assert_headers_regex, assert_headers_absent, assert_body_contains, assert_body_regex"
 
 func (p *parser) test(base *url.URL, n *yaml.Node) *Test {
-	n = deref(n)
+	n = yamlpos.Deref(n)
 	t := &Test{File: p.File, Line: n.Line, Column: n.Column, BaseURL: base, Method: http.MethodGet}
 	if n.Kind != yaml.MappingNode {
 		p.errorf(n, "a test is a mapping with path and assertions")
@@ -233,7 +233,7 @@ func (p *parser) test(base *url.URL, n *yaml.Node) *Test {
 	sawPath, asserts := false, 0
 	var jsonNode, formNode *yaml.Node
 	p.mapping(n, func(key string, k, v *yaml.Node) {
-		v = deref(v)
+		v = yamlpos.Deref(v)
 		switch key {
 		case "path":
 			sawPath = true
@@ -397,7 +397,7 @@ func (p *parser) errorf(n *yaml.Node, format string, args ...any) { p.Errorf(n, 
 // the last value written for it: a Python dict's behaviour, which httpbb's
 // YAML loader has for repeated keys. Each shadowed entry is a warning.
 func (p *parser) mapping(n *yaml.Node, each func(key string, k, v *yaml.Node)) {
-	n = deref(n)
+	n = yamlpos.Deref(n)
 	if n.Kind != yaml.MappingNode {
 		p.errorf(n, "expected a mapping")
 		return
@@ -409,7 +409,7 @@ func (p *parser) mapping(n *yaml.Node, each func(key string, k, v *yaml.Node)) {
 	last := map[string]entry{}
 	var shadowed []entry
 	for i := 0; i+1 < len(n.Content); i += 2 {
-		k, v := deref(n.Content[i]), n.Content[i+1]
+		k, v := yamlpos.Deref(n.Content[i]), n.Content[i+1]
 		if k.Kind != yaml.ScalarNode {
 			p.errorf(k, "expected a string key")
 			continue
@@ -441,7 +441,7 @@ func (p *parser) mapping(n *yaml.Node, each func(key string, k, v *yaml.Node)) {
 
 // str reads a string scalar; false (and a problem) otherwise.
 func (p *parser) str(n *yaml.Node, out *string) bool {
-	n = deref(n)
+	n = yamlpos.Deref(n)
 	if n.Kind != yaml.ScalarNode || pyResolve(n) != pyStr {
 		p.errorf(n, "expected a string (quote it)")
 		return false

@@ -12,6 +12,8 @@ import (
 	"unicode/utf8"
 
 	"gopkg.in/yaml.v3"
+
+	"gitlab.wikimedia.org/repos/sre/pretrain-check/harness/yamlpos"
 )
 
 // httpbb reads its files with Python's YAML loader (PyYAML, YAML 1.1) and
@@ -51,7 +53,7 @@ var (
 
 // pyResolve is the type PyYAML gives scalar node n (aliases followed).
 func pyResolve(n *yaml.Node) pyKind {
-	n = deref(n)
+	n = yamlpos.Deref(n)
 	if n.Style&yaml.TaggedStyle != 0 {
 		switch n.Tag {
 		case "!!str":
@@ -88,13 +90,6 @@ func pyResolve(n *yaml.Node) pyKind {
 		return pyOther
 	}
 	return pyStr
-}
-
-func deref(n *yaml.Node) *yaml.Node {
-	for n != nil && n.Kind == yaml.AliasNode && n.Alias != nil {
-		n = n.Alias
-	}
-	return n
 }
 
 // pyInt is PyYAML's int constructor: underscores dropped, 0b, 0x, a
@@ -242,7 +237,7 @@ func jsonString(s string) string {
 // refused (requests passes allow_nan=False), and so are values JSON
 // cannot hold (timestamps, binary, merge keys).
 func (p *parser) jsonBody(n *yaml.Node, depth int) (string, bool) {
-	n = deref(n)
+	n = yamlpos.Deref(n)
 	if depth > 100 {
 		p.errorf(n, "json_body: nested more than 100 levels")
 		return "", false
@@ -254,7 +249,7 @@ func (p *parser) jsonBody(n *yaml.Node, depth int) (string, bool) {
 		at := map[string]int{}
 		ok := true
 		for i := 0; i+1 < len(n.Content); i += 2 {
-			k, v := deref(n.Content[i]), n.Content[i+1]
+			k, v := yamlpos.Deref(n.Content[i]), n.Content[i+1]
 			key, kok := p.jsonKey(k)
 			val, vok := p.jsonBody(v, depth+1)
 			if !kok || !vok {
@@ -387,7 +382,7 @@ func (p *parser) jsonScalar(n *yaml.Node, key bool) (string, bool) {
 // in the order written, "+" for spaces, a list value as repeated pairs,
 // null values left out, other scalars as Python's str() writes them.
 func (p *parser) formBody(n *yaml.Node) (string, bool) {
-	n = deref(n)
+	n = yamlpos.Deref(n)
 	if n.Kind != yaml.MappingNode {
 		p.errorf(n, "form_body: expected a mapping of field names to values")
 		return "", false
@@ -400,7 +395,7 @@ func (p *parser) formBody(n *yaml.Node) (string, bool) {
 	at := map[string]int{}
 	ok := true
 	for i := 0; i+1 < len(n.Content); i += 2 {
-		k, v := deref(n.Content[i]), deref(n.Content[i+1])
+		k, v := yamlpos.Deref(n.Content[i]), yamlpos.Deref(n.Content[i+1])
 		key, kok := p.formScalar(k)
 		if !kok {
 			ok = false
@@ -412,7 +407,7 @@ func (p *parser) formBody(n *yaml.Node) (string, bool) {
 			items = v.Content
 		}
 		for _, item := range items {
-			item = deref(item)
+			item = yamlpos.Deref(item)
 			if item.Kind == yaml.ScalarNode && pyResolve(item) == pyNull {
 				continue
 			}
