@@ -108,7 +108,7 @@ row() { printf '%-44s %9ss %9ss %8s %8s  %s\n' "$1" "$2" "$anchor" "$(ratio "$2"
 abs() { printf '%-44s %9ss %10s %8s %7ss  %s\n' "$1" "$2" - - "$3" "$(within "$2" "$3")"; }
 printf '%-44s %9ss\n' "bare kind create (anchor)" "$anchor"
 row "pretrain-check up" "$up" 1.3x
-row "contract on the replica ($cases cases, no latency)" "$contract" 0.15x
+row "contract on the replica ($cases checks, no latency)" "$contract" 0.15x
 abs "one fault proof on kind ($fault)" "$faultproof" 10
 abs "contract on the config tier" "$config" 2
 [ -n "$maketest" ] && abs "make test" "$maketest" 90
