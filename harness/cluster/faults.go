@@ -410,9 +410,9 @@ func (r *Replica) Inject(ctx context.Context, f Fault) error {
 
 // Revert undoes a fault, even one whose injection failed half-way: deletes
 // what it added, re-applies every manifest (server-side apply sets every
-// changed field back), restarts every proxy that reads a ConfigMap, waits
-// for the rollouts, reconverges, and checks that the cases the fault broke
-// pass again.
+// changed field back), restarts the proxies the fault restarted (the only
+// ones whose ConfigMap it edited), waits for the rollouts, reconverges, and
+// checks that the cases the fault broke pass again.
 func (r *Replica) Revert(ctx context.Context, f Fault) error {
 	err := runStep(ctx, r.opts.logger, "revert", step{name: f.Name, timeout: r.opts.timeouts.Apply + r.opts.timeouts.Ready + r.opts.timeouts.Converge, run: func(ctx context.Context) (string, error) {
 		var errs []error
@@ -421,7 +421,9 @@ func (r *Replica) Revert(ctx context.Context, f Fault) error {
 				errs = append(errs, fmt.Errorf("delete %s/%s: %w", obj.GetNamespace(), obj.GetName(), err))
 			}
 		}
-		if _, err := r.applyAndRestart(ctx); err != nil {
+		if _, err := r.apply(ctx); err != nil {
+			errs = append(errs, err)
+		} else if err := r.restart(ctx, f.restarts); err != nil {
 			errs = append(errs, err)
 		}
 		if err := errors.Join(errs...); err != nil {
