@@ -5,31 +5,9 @@ import (
 	"sort"
 	"strings"
 
+	"gitlab.wikimedia.org/repos/sre/pretrain-check/harness/istio"
 	"gitlab.wikimedia.org/repos/sre/pretrain-check/harness/routing"
 )
-
-// specificity ranks a host pattern as the model does: an exact name beats
-// any wildcard, a longer wildcard a shorter one, "*" comes last.
-func specificity(p string) int {
-	switch {
-	case p == "*":
-		return 0
-	case strings.HasPrefix(p, "*."):
-		return 1 + len(p)
-	}
-	return 1 << 20
-}
-
-// hostMatches is the model's host pattern match (lowercase host).
-func hostMatches(pattern, host string) bool {
-	switch {
-	case pattern == "*":
-		return true
-	case strings.HasPrefix(pattern, "*."):
-		return strings.HasSuffix(host, pattern[1:]) && len(host) > len(pattern)-1
-	}
-	return pattern == host
-}
 
 // hostCond is the ACL term matching fetch (a lowercase host without port)
 // against a pattern; "" for "*".
@@ -120,7 +98,7 @@ func (g *gen) patterns() []sniPattern {
 			ps = append(ps, sniPattern{s, h})
 		}
 	}
-	sort.SliceStable(ps, func(i, j int) bool { return specificity(ps[i].h.host) > specificity(ps[j].h.host) })
+	sort.SliceStable(ps, func(i, j int) bool { return istio.HostSpecificity(ps[i].h.host) > istio.HostSpecificity(ps[j].h.host) })
 	return ps
 }
 
@@ -277,10 +255,10 @@ func (g *gen) domains(s *srv) []domain {
 					continue
 				}
 				more, less := vh, sh.host
-				if specificity(sh.host) > specificity(vh) {
+				if istio.HostSpecificity(sh.host) > istio.HostSpecificity(vh) {
 					more, less = sh.host, vh
 				}
-				if !hostMatches(less, more) {
+				if !istio.HostMatches(less, more) {
 					continue // no Host matches both
 				}
 				out = append(out, domain{vs: v, pattern: more,
@@ -288,7 +266,9 @@ func (g *gen) domains(s *srv) []domain {
 			}
 		}
 	}
-	sort.SliceStable(out, func(i, j int) bool { return specificity(out[i].pattern) > specificity(out[j].pattern) })
+	sort.SliceStable(out, func(i, j int) bool {
+		return istio.HostSpecificity(out[i].pattern) > istio.HostSpecificity(out[j].pattern)
+	})
 	return out
 }
 

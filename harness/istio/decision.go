@@ -171,10 +171,10 @@ func (m *Model) Route(req Request) Decision {
 		bestRank := -1
 		for _, s := range servers {
 			for _, h := range s.hosts {
-				if h.host != "*" && (sni == "" || !hostMatches(h.host, sni)) {
+				if h.host != "*" && (sni == "" || !HostMatches(h.host, sni)) {
 					continue
 				}
-				if r := specificity(h.host); r > bestRank {
+				if r := HostSpecificity(h.host); r > bestRank {
 					best, bestRank = s, r
 				}
 			}
@@ -224,12 +224,12 @@ func (m *Model) Route(req Request) Decision {
 			}
 			domain := ""
 			for _, vh := range v.hosts {
-				if !hostMatches(vh, host) {
+				if !HostMatches(vh, host) {
 					continue
 				}
 				for _, sh := range s.hosts {
-					if sh.allows(v.obj.Namespace) && hostMatches(sh.host, host) {
-						if dm := moreSpecific(vh, sh.host); domain == "" || specificity(dm) > specificity(domain) {
+					if sh.allows(v.obj.Namespace) && HostMatches(sh.host, host) {
+						if dm := moreSpecific(vh, sh.host); domain == "" || HostSpecificity(dm) > HostSpecificity(domain) {
 							domain = dm
 						}
 					}
@@ -239,7 +239,7 @@ func (m *Model) Route(req Request) Decision {
 				d.Considered = append(d.Considered, fmt.Sprintf("VirtualService %s: hosts %s do not take Host %q on %s", v.key, strings.Join(v.hosts, ", "), host, s.ref()))
 				continue
 			}
-			if r := specificity(domain); r > bestRank {
+			if r := HostSpecificity(domain); r > bestRank {
 				vs, via, bestRank, d.Domain = v, s, r, domain
 			}
 		}

@@ -2,7 +2,7 @@ package istio
 
 import "strings"
 
-// hostMatches reports whether host (lowercase, no port) matches pattern:
+// HostMatches reports whether host (lowercase, no port) matches pattern:
 // "*" matches every host, "*.example.org" every name ending in
 // ".example.org" (any number of labels before it, as Envoy's virtual host
 // domains and filter chain server names do), anything else only itself.
@@ -10,7 +10,7 @@ import "strings"
 //
 // Istio API reference: networking.istio.io Gateway "Server.hosts" and
 // VirtualService "hosts" (wildcard prefix "*").
-func hostMatches(pattern, host string) bool {
+func HostMatches(pattern, host string) bool {
 	pattern = asciiLower(pattern)
 	switch {
 	case pattern == "*":
@@ -21,10 +21,10 @@ func hostMatches(pattern, host string) bool {
 	return pattern == host
 }
 
-// specificity ranks a host pattern: an exact name beats any wildcard, a
+// HostSpecificity ranks a host pattern: an exact name beats any wildcard, a
 // longer wildcard suffix beats a shorter one, and "*" comes last (Envoy's
 // order for virtual host domains and for server names).
-func specificity(pattern string) int {
+func HostSpecificity(pattern string) int {
 	switch {
 	case pattern == "*":
 		return 0
@@ -37,7 +37,7 @@ func specificity(pattern string) int {
 // moreSpecific returns the more specific of two patterns that both match a
 // host: the intersection Istio uses as the virtual host's domain.
 func moreSpecific(a, b string) string {
-	if specificity(b) > specificity(a) {
+	if HostSpecificity(b) > HostSpecificity(a) {
 		return b
 	}
 	return a

@@ -384,7 +384,7 @@ func (m *Model) checkHostConflicts(ps *routing.Problems) {
 func (gw *gateway) takes(ns, h string) bool {
 	for _, s := range gw.servers {
 		for _, sh := range s.hosts {
-			if sh.allows(ns) && (hostMatches(sh.host, h) || hostMatches(h, sh.host)) {
+			if sh.allows(ns) && (HostMatches(sh.host, h) || HostMatches(h, sh.host)) {
 				return true
 			}
 		}

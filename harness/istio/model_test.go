@@ -421,8 +421,8 @@ func TestHostsFoldASCIIOnly(t *testing.T) {
 		{"k8s.example", "\u212a8s.example", false},
 		{"*.k8s.example", "a.\u212a8s.example", false},
 	} {
-		if got := hostMatches(c.pattern, asciiLower(c.host)); got != c.want {
-			t.Errorf("hostMatches(%q, %q) = %v, want %v", c.pattern, c.host, got, c.want)
+		if got := HostMatches(c.pattern, asciiLower(c.host)); got != c.want {
+			t.Errorf("HostMatches(%q, %q) = %v, want %v", c.pattern, c.host, got, c.want)
 		}
 	}
 }
