@@ -11,7 +11,6 @@ package cluster
 
 import (
 	"bytes"
-	"context"
 	"fmt"
 	"io"
 	"net"
@@ -20,9 +19,10 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"gitlab.wikimedia.org/repos/sre/pretrain-check/harness/proctest"
 )
 
 // upstream is a named stand-in for whatever a proxy forwards to.
@@ -52,77 +52,6 @@ func startUpstream(t *testing.T, name string) upstream {
 	go srv.Serve(ln)
 	t.Cleanup(func() { srv.Close() })
 	return upstream{name: name, addr: ln.Addr().String()}
-}
-
-func freePort(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
-
-// lockedBuffer collects a process's output while it runs.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
-// startProcess runs a proxy until the test ends and waits for addr to
-// accept connections. It returns the process's output so far.
-func startProcess(t *testing.T, env []string, addr string, name string, args ...string) *lockedBuffer {
-	t.Helper()
-	if _, err := exec.LookPath(name); err != nil {
-		t.Skipf("%s not installed (apt-get install trafficserver haproxy): %v", name, err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	cmd := exec.CommandContext(ctx, name, args...)
-	cmd.Env = append(os.Environ(), env...)
-	out := &lockedBuffer{}
-	cmd.Stdout, cmd.Stderr = out, out
-	if err := cmd.Start(); err != nil {
-		cancel()
-		t.Fatal(err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	t.Cleanup(func() {
-		cancel()
-		<-exited
-		if t.Failed() {
-			t.Logf("%s output:\n%s", name, out.String())
-		}
-	})
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		c, err := net.DialTimeout("tcp", addr, 200*time.Millisecond)
-		if err == nil {
-			c.Close()
-			return out
-		}
-		select {
-		case err := <-exited:
-			t.Fatalf("%s exited before listening on %s: %v\n%s", name, addr, err, out.String())
-		case <-time.After(100 * time.Millisecond):
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s not listening on %s after 20s:\n%s", name, addr, out.String())
-		}
-	}
 }
 
 type answer struct {
@@ -158,11 +87,11 @@ func edgeFixture(t *testing.T, rel string) string {
 // startEdge runs traffic_server from a private runroot whose config
 // directory holds the packaged defaults plus the replica's remap.config
 // and edge.lua.
-func startEdge(t *testing.T, ups map[string]upstream) (string, *lockedBuffer) {
+func startEdge(t *testing.T, ups map[string]upstream) (string, *proctest.Output) {
 	return startEdgeWith(t, ups, edgeFixture(t, "pretrain-infra/edge-config/edge.lua"))
 }
 
-func startEdgeWith(t *testing.T, ups map[string]upstream, lua string) (string, *lockedBuffer) {
+func startEdgeWith(t *testing.T, ups map[string]upstream, lua string) (string, *proctest.Output) {
 	t.Helper()
 	if _, err := os.Stat("/etc/trafficserver/records.config"); err != nil {
 		t.Skipf("trafficserver not installed: %v", err)
@@ -202,7 +131,7 @@ cachedir: %[1]s/cache
 	if err := os.WriteFile(filepath.Join(root, "runroot.yaml"), []byte(runroot), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	addr := freePort(t)
+	addr := proctest.FreeAddr(t)
 	_, port, _ := net.SplitHostPort(addr)
 	env := []string{
 		// The Deployment's records (fixtures/kind/manifests/40-edge.yaml).
@@ -224,7 +153,7 @@ cachedir: %[1]s/cache
 		"EDGE_UPSTREAM_MW_EXPERIMENTAL=" + ups["mw-experimental"].addr,
 		"EDGE_UPSTREAM_MW_PARSOID=" + ups["mw-parsoid"].addr,
 	}
-	out := startProcess(t, env, addr, "traffic_server", "--run-root="+filepath.Join(root, "runroot.yaml"))
+	out := proctest.Start(t, env, addr, "traffic_server", "--run-root="+filepath.Join(root, "runroot.yaml"))
 	return addr, out
 }
 
@@ -333,7 +262,7 @@ func TestProxiesEdge(t *testing.T) {
 }
 
 // edgeLogged checks edge.lua's one-line decision log (NOTEs on stderr).
-func edgeLogged(t *testing.T, log *lockedBuffer, want ...string) {
+func edgeLogged(t *testing.T, log *proctest.Output, want ...string) {
 	t.Helper()
 	deadline := time.Now().Add(5 * time.Second)
 	for {
@@ -369,15 +298,15 @@ func haproxyWith(t *testing.T, path string, env []string, listen string) {
 		}
 		t.Fatalf("haproxy -c %s: %v\n%s", path, err, out)
 	}
-	startProcess(t, env, listen, "haproxy", "-W", "-db", "-f", path)
+	proctest.Start(t, env, listen, "haproxy", "-W", "-db", "-f", path)
 }
 
 func TestProxiesRESTGateway(t *testing.T) {
 	ups := upstreams(t, "ingress", "mw-debug", "mw-api-ext")
-	listen := freePort(t)
+	listen := proctest.FreeAddr(t)
 	haproxyEnv(t, "pretrain-infra/rest-gateway-config/haproxy.cfg", []string{
 		"REST_GATEWAY_LISTEN=" + listen,
-		"REST_GATEWAY_HEALTH_LISTEN=" + freePort(t),
+		"REST_GATEWAY_HEALTH_LISTEN=" + proctest.FreeAddr(t),
 		"REST_GATEWAY_UPSTREAM_INGRESS=" + ups["ingress"].addr,
 		"REST_GATEWAY_UPSTREAM_MW_DEBUG=" + ups["mw-debug"].addr,
 		"REST_GATEWAY_UPSTREAM_MW_API_EXT=" + ups["mw-api-ext"].addr,
@@ -419,11 +348,11 @@ func TestProxiesRESTGateway(t *testing.T) {
 
 func TestProxiesMesh(t *testing.T) {
 	ups := upstreams(t, "pretrain-ingress", "mw-api-int", "pretrain-jobrunner", "mw-jobrunner")
-	apiInt, jobrunner := freePort(t), freePort(t)
+	apiInt, jobrunner := proctest.FreeAddr(t), proctest.FreeAddr(t)
 	haproxyEnv(t, "mw-pretrain/mesh-proxy-config/haproxy.cfg", []string{
 		"MESH_LISTEN_API_INT=" + apiInt,
 		"MESH_LISTEN_JOBRUNNER=" + jobrunner,
-		"MESH_HEALTH_LISTEN=" + freePort(t),
+		"MESH_HEALTH_LISTEN=" + proctest.FreeAddr(t),
 		"MESH_UPSTREAM_PRETRAIN_INGRESS=" + ups["pretrain-ingress"].addr,
 		"MESH_UPSTREAM_MW_API_INT=" + ups["mw-api-int"].addr,
 		"MESH_UPSTREAM_PRETRAIN_JOBRUNNER=" + ups["pretrain-jobrunner"].addr,
@@ -510,18 +439,18 @@ func TestProxiesFaults(t *testing.T) {
 				addr, _ = startEdgeWith(t, upstreams(t, edgeUpstreams...), path)
 			case "rest-gateway-config":
 				ups := upstreams(t, "ingress", "mw-debug", "mw-api-ext")
-				addr = freePort(t)
+				addr = proctest.FreeAddr(t)
 				haproxyWith(t, path, []string{
-					"REST_GATEWAY_LISTEN=" + addr, "REST_GATEWAY_HEALTH_LISTEN=" + freePort(t),
+					"REST_GATEWAY_LISTEN=" + addr, "REST_GATEWAY_HEALTH_LISTEN=" + proctest.FreeAddr(t),
 					"REST_GATEWAY_UPSTREAM_INGRESS=" + ups["ingress"].addr,
 					"REST_GATEWAY_UPSTREAM_MW_DEBUG=" + ups["mw-debug"].addr,
 					"REST_GATEWAY_UPSTREAM_MW_API_EXT=" + ups["mw-api-ext"].addr,
 				}, addr)
 			case "mesh-proxy-config":
 				ups := upstreams(t, "pretrain-ingress", "mw-api-int", "pretrain-jobrunner", "mw-jobrunner")
-				addr = freePort(t)
+				addr = proctest.FreeAddr(t)
 				haproxyWith(t, path, []string{
-					"MESH_LISTEN_API_INT=" + addr, "MESH_LISTEN_JOBRUNNER=" + freePort(t), "MESH_HEALTH_LISTEN=" + freePort(t),
+					"MESH_LISTEN_API_INT=" + addr, "MESH_LISTEN_JOBRUNNER=" + proctest.FreeAddr(t), "MESH_HEALTH_LISTEN=" + proctest.FreeAddr(t),
 					"MESH_UPSTREAM_PRETRAIN_INGRESS=" + ups["pretrain-ingress"].addr,
 					"MESH_UPSTREAM_MW_API_INT=" + ups["mw-api-int"].addr,
 					"MESH_UPSTREAM_PRETRAIN_JOBRUNNER=" + ups["pretrain-jobrunner"].addr,

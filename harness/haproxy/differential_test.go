@@ -18,6 +18,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"fmt"
+	"gitlab.wikimedia.org/repos/sre/pretrain-check/harness/proctest"
 	"gitlab.wikimedia.org/repos/sre/pretrain-check/harness/tlsca"
 	"io"
 	mrand "math/rand/v2"
@@ -367,7 +368,7 @@ type proxy struct {
 func startProxy(t *testing.T, m *istio.Model, pods map[string][]string, edit func(string) string) *proxy {
 	t.Helper()
 	pemBytes, pool := testCert(t, m.ServerNames())
-	addr := freeAddr(t)
+	addr := proctest.FreeAddr(t)
 	dir := t.TempDir()
 	cfg, err := Generate(m, Options{Listen: addr, Dir: dir, CertKeyPEM: pemBytes, Pods: pods})
 	if err != nil {
@@ -382,39 +383,7 @@ func startProxy(t *testing.T, m *istio.Model, pods map[string][]string, edit fun
 	if out, err := exec.Command(haproxyBin, "-c", "-f", cfg.Path()).CombinedOutput(); err != nil {
 		t.Fatalf("haproxy -c: %v\n%s\n%s", err, out, cfg.Text)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	cmd := exec.CommandContext(ctx, haproxyBin, "-db", "-f", cfg.Path())
-	var out lockedBuffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := cmd.Start(); err != nil {
-		cancel()
-		t.Fatal(err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	t.Cleanup(func() {
-		cancel()
-		<-exited
-		if t.Failed() {
-			t.Logf("haproxy output:\n%s", out.String())
-		}
-	})
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		c, err := net.DialTimeout("tcp", addr, 200*time.Millisecond)
-		if err == nil {
-			c.Close()
-			break
-		}
-		select {
-		case err := <-exited:
-			t.Fatalf("haproxy exited before listening on %s: %v\n%s", addr, err, out.String())
-		case <-time.After(50 * time.Millisecond):
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("haproxy not listening on %s after 20s:\n%s", addr, out.String())
-		}
-	}
+	proctest.Start(t, nil, addr, haproxyBin, "-db", "-f", cfg.Path())
 	return &proxy{addr: addr, cfg: cfg, pool: pool}
 }
 
@@ -876,31 +845,4 @@ func testCert(t *testing.T, names []string) ([]byte, *x509.CertPool) {
 		t.Fatal(err)
 	}
 	return out, ca.Pool
-}
-
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
-
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }
