@@ -2,6 +2,8 @@ package kindtarget
 
 import (
 	"errors"
+	"fmt"
+	"os"
 	"path/filepath"
 	"runtime"
 	"strings"
@@ -29,11 +31,11 @@ func TestRepositoryConfigs(t *testing.T) {
 				t.Fatal(err)
 			}
 			want := map[string]string{
-				contract.EntryEdge:             "http://127.0.0.1:38080",
-				contract.EntryIngress:          "http://127.0.0.1:38081",
-				contract.EntryJobrunnerGateway: "http://127.0.0.1:38082",
-				contract.EntryRESTGateway:      "http://127.0.0.1:38083",
-				contract.EntryJobrunner:        "http://127.0.0.1:38084",
+				contract.EntryEdge:             "http://127.0.0.1:20080",
+				contract.EntryIngress:          "http://127.0.0.1:20081",
+				contract.EntryJobrunnerGateway: "http://127.0.0.1:20082",
+				contract.EntryRESTGateway:      "http://127.0.0.1:20083",
+				contract.EntryJobrunner:        "http://127.0.0.1:20084",
 			}
 			for entry, u := range want {
 				ep, err := tg.Endpoint(entry)
@@ -52,8 +54,8 @@ func TestRepositoryConfigs(t *testing.T) {
 				if err != nil {
 					t.Fatalf("entry %q: %v", entry, err)
 				}
-				if ep.Forward == nil || ep.Forward.Endpoint != "http://127.0.0.1:38086/forward" || ep.Forward.InPodURL != inPod {
-					t.Errorf("entry %q: expected forward via http://127.0.0.1:38086/forward to %s, got %s", entry, inPod, ep)
+				if ep.Forward == nil || ep.Forward.Endpoint != "http://127.0.0.1:20086/forward" || ep.Forward.InPodURL != inPod {
+					t.Errorf("entry %q: expected forward via http://127.0.0.1:20086/forward to %s, got %s", entry, inPod, ep)
 				}
 			}
 		})
@@ -95,7 +97,7 @@ func TestUnknownEntryIsNotApplicable(t *testing.T) {
 func fullPorts() map[int]int {
 	m := map[int]int{}
 	for _, p := range RequiredNodePorts() {
-		m[p] = p + 8000
+		m[p] = p - 10000
 	}
 	return m
 }
@@ -122,7 +124,7 @@ apiVersion: kind.x-k8s.io/v1alpha4
 nodes:
 - role: control-plane
   extraPortMappings:
-  - {containerPort: 30080, hostPort: 38080}
+  - {containerPort: 30080, hostPort: 20080}
 `, `listenAddress "" is not 127.0.0.1`},
 		"random host port": {`kind: Cluster
 apiVersion: kind.x-k8s.io/v1alpha4
@@ -136,9 +138,9 @@ apiVersion: kind.x-k8s.io/v1alpha4
 nodes:
 - role: control-plane
   extraPortMappings:
-  - {containerPort: 30080, hostPort: 38080, listenAddress: 127.0.0.1}
+  - {containerPort: 30080, hostPort: 20080, listenAddress: 127.0.0.1}
   - {containerPort: 30080, hostPort: 38090, listenAddress: 127.0.0.1}
-`, "already published on host port 38080"},
+`, "already published on host port 20080"},
 		"unknown field": {`kind: Cluster
 apiVersion: kind.x-k8s.io/v1alpha4
 nodez: []
@@ -162,13 +164,39 @@ apiVersion: kind.x-k8s.io/v1alpha4
 nodes:
 - role: control-plane
   extraPortMappings:
-  - {containerPort: 30080, hostPort: 38080, listenAddress: 127.0.0.1}
+  - {containerPort: 30080, hostPort: 20080, listenAddress: 127.0.0.1}
   - {containerPort: 30053, protocol: UDP}
 `))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(ports) != 1 || ports[30080] != 38080 {
-		t.Fatalf("expected only 30080 -> 38080, got %v", ports)
+	if len(ports) != 1 || ports[30080] != 20080 {
+		t.Fatalf("expected only 30080 -> 20080, got %v", ports)
+	}
+}
+
+// The shipped kind config publishes its entry points below Linux's
+// ephemeral port range (and this machine's): a host port inside it can be
+// held by any outgoing connection's source port when docker publishes it.
+func TestShippedHostPortsOutsideEphemeralRange(t *testing.T) {
+	data, err := os.ReadFile(filepath.Join("..", "..", "kind-config.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ports, err := ParseHostPorts(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lo, hi := 32768, 60999
+	if b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range"); err == nil {
+		var l, h int
+		if _, err := fmt.Sscan(string(b), &l, &h); err == nil {
+			lo, hi = min(lo, l), max(hi, h)
+		}
+	}
+	for node, host := range ports {
+		if host >= lo && host <= hi {
+			t.Errorf("NodePort %d is published on host port %d, inside the ephemeral range %d-%d", node, host, lo, hi)
+		}
 	}
 }
