@@ -28,6 +28,7 @@ import (
 	"gitlab.wikimedia.org/repos/sre/pretrain-check/harness/identity"
 	"gitlab.wikimedia.org/repos/sre/pretrain-check/harness/istio"
 	"gitlab.wikimedia.org/repos/sre/pretrain-check/harness/target"
+	"gitlab.wikimedia.org/repos/sre/pretrain-check/harness/tlsca"
 )
 
 // RouteHeader is added to every response of the tier: the route the model
@@ -99,7 +100,7 @@ func Start(ctx context.Context, m *istio.Model, opts ...Option) (*Tier, error) {
 			t.pods[key] = append(t.pods[key], p)
 		}
 	}
-	ca, err := newAuthority(m.ServerNames())
+	ca, err := tlsca.ForServerNames(m.ServerNames())
 	if err != nil {
 		return nil, errors.Join(fmt.Errorf("start config tier: %w", err), t.Close())
 	}

@@ -17,6 +17,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 )
 
@@ -87,6 +88,22 @@ func New(names ...string) (*CA, error) {
 		Pool:    pool,
 		Server:  tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key},
 	}, nil
+}
+
+// ForServerNames is a CA and a serving certificate for the hosts Istio
+// Gateway servers list (istio.Model.ServerNames): the probe verifies TLS
+// as it does against production, against a root it is handed, never
+// skipping it. A host such as "*.wikipedia.org" becomes a wildcard SAN; "*"
+// (any host) and "namespace/host" forms cannot be SANs, so they are left
+// out and such a host fails verification, as the TLS error it is.
+func ForServerNames(names []string) (*CA, error) {
+	var sans []string
+	for _, n := range names {
+		if n != "*" && !strings.Contains(n, "/") {
+			sans = append(sans, n)
+		}
+	}
+	return New(sans...)
 }
 
 // WriteCAFile writes the CA certificate to dir/ca.pem and returns its path.
