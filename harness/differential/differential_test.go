@@ -99,13 +99,7 @@ type fakeProxy struct {
 // that trust it.
 func (f fakeProxy) start(t *testing.T) (string, *x509.CertPool) {
 	t.Helper()
-	var names []string
-	for _, n := range f.m.ServerNames() {
-		if n != "*" {
-			names = append(names, n)
-		}
-	}
-	ca, err := tlsca.New(names...)
+	ca, err := tlsca.ForServerNames(f.m.ServerNames())
 	if err != nil {
 		t.Fatal(err)
 	}

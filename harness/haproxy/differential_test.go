@@ -422,18 +422,11 @@ var constructExtras = differential.Extras{
 	},
 }
 
-// testCert makes a CA and a serving certificate for names (the Gateways'
-// hosts; "*" cannot be a SAN), and returns the certificate and key PEM and
-// the CA pool.
+// testCert makes a CA and a serving certificate for the Gateways' hosts,
+// and returns the certificate and key PEM and the CA pool.
 func testCert(t *testing.T, names []string) ([]byte, *x509.CertPool) {
 	t.Helper()
-	var sans []string
-	for _, n := range names {
-		if n != "*" {
-			sans = append(sans, n)
-		}
-	}
-	ca, err := tlsca.New(sans...)
+	ca, err := tlsca.ForServerNames(names)
 	if err != nil {
 		t.Fatal(err)
 	}
