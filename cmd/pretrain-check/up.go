@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"time"
@@ -11,6 +12,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"gitlab.wikimedia.org/repos/sre/pretrain-check/harness/cluster"
+	"gitlab.wikimedia.org/repos/sre/pretrain-check/harness/configtarget"
 	"gitlab.wikimedia.org/repos/sre/pretrain-check/harness/images"
 )
 
@@ -25,6 +27,8 @@ type replicaFlags struct {
 	reportDir string
 	keep      bool
 	timeout   time.Duration
+	ingress   string
+	routes    routesFlags
 }
 
 func (f *replicaFlags) register(fl *pflag.FlagSet, withUp bool) {
@@ -41,6 +45,9 @@ func (f *replicaFlags) register(fl *pflag.FlagSet, withUp bool) {
 	fl.BoolVar(&f.keep, "keep", false, "")
 	_ = fl.MarkDeprecated("keep", "use --keep-on-failure")
 	fl.DurationVar(&f.timeout, "timeout", 15*time.Minute, "give up on bring-up after this long")
+	fl.StringVar(&f.ingress, "ingress", cluster.IngressGateway,
+		`what serves the ingress and jobrunner-gateway entries: gateway (generated from --routes: one TLS listener on NodePort 30443, by SNI and Host) or objects (the Ingress objects of --fixtures on the ingress controllers)`)
+	f.routes.register(fl)
 }
 
 // options are the cluster options the flags give; the image manifest must
@@ -60,6 +67,29 @@ func (f *replicaFlags) options() ([]cluster.Option, error) {
 	if profile := profileFor(f.profile, os.Getenv); profile != "" {
 		opts = append(opts, cluster.WithProfile(profile))
 	}
+	if f.ingress != "" {
+		opts = append(opts, cluster.WithIngress(f.ingress))
+	}
+	return opts, nil
+}
+
+// upOptions adds the routing input (--routes, read strictly: every
+// problem with file:line:col, before anything is created).
+func (f *replicaFlags) upOptions(stdin io.Reader) ([]cluster.Option, error) {
+	opts, err := f.options()
+	if err != nil {
+		return nil, err
+	}
+	if len(f.routes.paths) > 0 {
+		if f.ingress == cluster.IngressObjects {
+			return nil, fmt.Errorf("--routes: the gateway is generated from it; --ingress objects runs no gateway")
+		}
+		in, err := configtarget.Input{Paths: f.routes.paths, Stdin: stdin}.Read()
+		if err != nil {
+			return nil, err
+		}
+		opts = append(opts, cluster.WithRoutes(in))
+	}
 	return opts, nil
 }
 
@@ -78,13 +108,15 @@ func newUpCommand() *cobra.Command {
 		Use:   "up",
 		Short: "Bring up the kind replica of Pretrain and leave it running",
 		Long: `Create (or reuse) the kind cluster, load the images built by "make images",
-apply fixtures/kind, wait for every Deployment and probe every entry point
+apply fixtures/kind and the ingress gateway generated from the routing input
+(--routes: "helm template" output of the mw-pretrain releases; default: the
+project's example), wait for every Deployment and probe every entry point
 until it converges. One line per step. On failure or Ctrl-C: the failing step,
 diagnostics, and the cluster deleted unless --keep-on-failure. Then: run --target kind,
 and down.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			opts, err := f.options()
+			opts, err := f.upOptions(cmd.InOrStdin())
 			if err != nil {
 				return usageError(err)
 			}

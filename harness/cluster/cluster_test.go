@@ -148,7 +148,8 @@ func TestNodePortsMatchKindConfigAndTarget(t *testing.T) {
 			t.Fatal(err)
 		}
 		var nodePorts []int
-		for _, o := range b.objects {
+		// The generated ingress gateway's NodePort, beside the manifests'.
+		for _, o := range append(b.objects, mustObject(gatewayService(), "test")) {
 			if o.u.GetKind() != "Service" {
 				continue
 			}
@@ -401,7 +402,7 @@ func TestConvergeProbesParseAndCoverEveryEntry(t *testing.T) {
 	for _, cs := range c.Cases {
 		seen[cs.Entry] = true
 	}
-	tg, err := kindtarget.New(map[int]int{30080: 1, 30081: 2, 30082: 3, 30083: 4, 30084: 5, 30086: 6})
+	tg, err := kindtarget.New(map[int]int{30080: 1, 30081: 2, 30082: 3, 30083: 4, 30084: 5, 30086: 6, 30443: 7})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"regexp"
 	"sort"
+
+	"gitlab.wikimedia.org/repos/sre/pretrain-check/harness/routing"
 )
 
 // Profiles: which ingress controller serves the Ingress objects.
@@ -48,7 +50,21 @@ type options struct {
 	reportDir  string
 	timeouts   Timeouts
 	logger     io.Writer
+	ingress    string
+	routes     *routing.Input
 }
+
+// Ingress modes: what serves the ingress and jobrunner-gateway entries.
+const (
+	// IngressGateway (default) runs the ingress gateway generated from the
+	// routing input (WithRoutes): one TLS listener on NodePort 30443, the
+	// Gateway picked by SNI, the route by Host, as in production.
+	IngressGateway = "gateway"
+	// IngressObjects leaves them to the Ingress controllers (the Ingress
+	// objects of fixtures/kind/manifests), for users who route with
+	// ingress-nginx; no gateway is deployed.
+	IngressObjects = "objects"
+)
 
 func defaultOptions() options {
 	return options{
@@ -59,6 +75,7 @@ func defaultOptions() options {
 		images:     map[string]string{},
 		timeouts:   DefaultTimeouts(),
 		logger:     io.Discard,
+		ingress:    IngressGateway,
 	}
 }
 
@@ -108,6 +125,24 @@ func WithProfile(profile string) Option {
 		o.profile = profile
 		return nil
 	}
+}
+
+// WithIngress picks IngressGateway (default) or IngressObjects.
+func WithIngress(mode string) Option {
+	return func(o *options) error {
+		if mode != IngressGateway && mode != IngressObjects {
+			return fmt.Errorf("ingress %q: want %q or %q", mode, IngressGateway, IngressObjects)
+		}
+		o.ingress = mode
+		return nil
+	}
+}
+
+// WithRoutes is the routing input the ingress gateway is generated from
+// (configtarget.Input.Read: `helm template` output of the mw-pretrain
+// releases); nil means the project's example (fixtures/routes).
+func WithRoutes(in *routing.Input) Option {
+	return func(o *options) error { o.routes = in; return nil }
 }
 
 // WithNodeImage is the kind node image (same as WithImages ImageNode).

@@ -45,6 +45,9 @@ func Up(ctx context.Context, opts ...Option) (*Replica, error) {
 		return nil, fmt.Errorf("bring up replica: %w", err)
 	}
 	r, err := newReplica(o)
+	if err == nil {
+		err = r.planGateway()
+	}
 	if err != nil {
 		return nil, fmt.Errorf("bring up replica %q: %w", o.name, err)
 	}
@@ -91,6 +94,13 @@ func Attach(ctx context.Context, opts ...Option) (*Replica, error) {
 	defer cancel()
 	if _, err := r.clientset.Discovery().ServerVersion(); err != nil || cctx.Err() != nil {
 		return nil, fmt.Errorf("attach to replica %q: API server not answering: %w", o.name, errors.Join(err, cctx.Err()))
+	}
+	roots, ok, err := r.gatewayRoots(cctx)
+	if err != nil {
+		return nil, fmt.Errorf("attach to replica %q: %w", o.name, err)
+	}
+	if ok {
+		r.target.UseGateway(roots)
 	}
 	r.reused = true
 	return r, nil

@@ -52,6 +52,9 @@ func (in Input) Read() (*routing.Input, error) {
 	return routing.ParseFiles(files)
 }
 
+// ExampleInput is the project's example routing input, parsed.
+func ExampleInput() (*routing.Input, error) { return Input{}.Read() }
+
 // ExampleFiles are the example input's files, named by their path in the
 // repository (fixtures/routes/main.yaml) so positions point at them.
 func ExampleFiles() ([]routing.File, error) {

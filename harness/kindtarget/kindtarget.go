@@ -2,10 +2,15 @@
 // contract entry point is a NodePort of the single kind node, published on
 // 127.0.0.1 by an extraPortMapping of the kind config; the mesh entries are
 // reached through the forward endpoint of the mesh-client pod, which sends
-// the request to its own localhost listeners.
+// the request to its own localhost listeners. When the replica runs the
+// ingress gateway generated from a routing input (UseGateway), the ingress
+// and jobrunner-gateway entries are its one TLS listener, told apart by
+// SNI as production's clients do.
 package kindtarget
 
 import (
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"net/url"
@@ -14,6 +19,7 @@ import (
 	"strconv"
 	"strings"
 
+	"gitlab.wikimedia.org/repos/sre/pretrain-check/harness/configtarget"
 	"gitlab.wikimedia.org/repos/sre/pretrain-check/harness/contract"
 	"gitlab.wikimedia.org/repos/sre/pretrain-check/harness/forward"
 	"gitlab.wikimedia.org/repos/sre/pretrain-check/harness/target"
@@ -33,7 +39,17 @@ const (
 	NodePortRESTGateway      = 30083
 	NodePortJobrunner        = 30084
 	NodePortMeshForward      = 30086
+	// NodePortGateway is the ingress gateway's TLS listener (production's
+	// 30443), when the replica runs one.
+	NodePortGateway = 30443
 )
+
+// The names production's clients reach each Gateway by: an entry connects
+// with its name whatever Host a case sends (as the config tier does).
+var gatewaySNI = map[string]string{
+	contract.EntryIngress:          configtarget.IngressSNI,
+	contract.EntryJobrunnerGateway: configtarget.JobrunnerGatewaySNI,
+}
 
 // In-pod addresses of the mesh-client pod's sidecar listeners.
 const (
@@ -58,7 +74,7 @@ var mesh = map[string]string{
 
 // RequiredNodePorts lists every NodePort the target needs published, sorted.
 func RequiredNodePorts() []int {
-	ports := []int{NodePortMeshForward}
+	ports := []int{NodePortMeshForward, NodePortGateway}
 	for _, p := range direct {
 		ports = append(ports, p)
 	}
@@ -72,6 +88,9 @@ type Target struct {
 	// port that publishes it.
 	hostPorts map[int]int
 	host      string
+	// gateway, when set, trusts the ingress gateway's serving certificate:
+	// ingress and jobrunner-gateway go to NodePortGateway over TLS.
+	gateway map[string]*tls.Config
 }
 
 var _ target.Target = (*Target)(nil)
@@ -155,6 +174,20 @@ func ParseHostPorts(data []byte) (map[int]int, error) {
 	return ports, nil
 }
 
+// UseGateway sends the ingress and jobrunner-gateway entries to the
+// replica's ingress gateway (NodePortGateway, TLS verified against roots)
+// instead of the Ingress controllers' plain-HTTP NodePorts.
+func (t *Target) UseGateway(roots *x509.CertPool) {
+	t.gateway = map[string]*tls.Config{}
+	for entry, sni := range gatewaySNI {
+		// One *tls.Config per SNI: the probe pools connections by it.
+		t.gateway[entry] = &tls.Config{RootCAs: roots, ServerName: sni, MinVersion: tls.VersionTLS12}
+	}
+}
+
+// GatewayAddr is the ingress gateway's address on the host.
+func (t *Target) GatewayAddr() string { return t.addr(NodePortGateway) }
+
 // Name implements target.Target.
 func (t *Target) Name() string { return Name }
 
@@ -178,6 +211,9 @@ func (t *Target) addr(nodePort int) string {
 
 // Endpoint implements target.Target.
 func (t *Target) Endpoint(entry string) (target.Endpoint, error) {
+	if cfg, ok := t.gateway[entry]; ok {
+		return target.Endpoint{Entry: entry, URL: &url.URL{Scheme: "https", Host: t.addr(NodePortGateway)}, TLS: cfg}, nil
+	}
 	if np, ok := direct[entry]; ok {
 		return target.Endpoint{Entry: entry, URL: &url.URL{Scheme: "http", Host: t.addr(np)}}, nil
 	}

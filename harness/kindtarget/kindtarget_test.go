@@ -1,6 +1,7 @@
 package kindtarget
 
 import (
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"os"
@@ -198,5 +199,43 @@ func TestShippedHostPortsOutsideEphemeralRange(t *testing.T) {
 		if host >= lo && host <= hi {
 			t.Errorf("NodePort %d is published on host port %d, inside the ephemeral range %d-%d", node, host, lo, hi)
 		}
+	}
+}
+
+// With the generated gateway, ingress and jobrunner-gateway are one TLS
+// listener told apart by SNI; without it, each is its controller's
+// plain-HTTP NodePort.
+func TestGatewayEntriesShareOneTLSListenerBySNI(t *testing.T) {
+	tg, err := New(fullPorts())
+	if err != nil {
+		t.Fatal(err)
+	}
+	before, err := tg.Endpoint(contract.EntryIngress)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if before.URL.String() != "http://127.0.0.1:20081" || before.TLS != nil {
+		t.Errorf("without the gateway, ingress = %s (TLS %v); want http://127.0.0.1:20081, no TLS", before.URL, before.TLS != nil)
+	}
+	roots := x509.NewCertPool()
+	tg.UseGateway(roots)
+	want := map[string]string{
+		contract.EntryIngress:          "mw-pretrain.discovery.wmnet",
+		contract.EntryJobrunnerGateway: "mw-pretrain-jobrunner.discovery.wmnet",
+	}
+	for entry, sni := range want {
+		ep, err := tg.Endpoint(entry)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ep.URL.String() != "https://127.0.0.1:20443" {
+			t.Errorf("%s: URL %s, want https://127.0.0.1:20443", entry, ep.URL)
+		}
+		if ep.TLS == nil || ep.TLS.ServerName != sni || ep.TLS.RootCAs != roots || ep.TLS.InsecureSkipVerify {
+			t.Errorf("%s: TLS %+v, want SNI %q verified against the gateway's roots", entry, ep.TLS, sni)
+		}
+	}
+	if ep, _ := tg.Endpoint(contract.EntryEdge); ep.URL.String() != "http://127.0.0.1:20080" {
+		t.Errorf("the gateway changed the edge entry: %s", ep.URL)
 	}
 }
