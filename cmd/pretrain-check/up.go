@@ -46,7 +46,7 @@ func (f *replicaFlags) register(fl *pflag.FlagSet, withUp bool) {
 	_ = fl.MarkDeprecated("keep", "use --keep-on-failure")
 	fl.DurationVar(&f.timeout, "timeout", 15*time.Minute, "give up on bring-up after this long")
 	fl.StringVar(&f.ingress, "ingress", cluster.IngressGateway,
-		`what serves the ingress and jobrunner-gateway entries: gateway (generated from --routes: one TLS listener on NodePort 30443, by SNI and Host) or objects (the Ingress objects of --fixtures on the ingress controllers)`)
+		`what serves the ingress and jobrunner-gateway entries: gateway (generated from --routes: one TLS listener on NodePort 30443, by SNI and Host) or objects (the Ingress objects of --fixtures on the ingress controllers; the edge, REST gateway and mesh still reach the gateway)`)
 	f.routes.register(fl)
 }
 
@@ -81,9 +81,6 @@ func (f *replicaFlags) upOptions(stdin io.Reader) ([]cluster.Option, error) {
 		return nil, err
 	}
 	if len(f.routes.paths) > 0 {
-		if f.ingress == cluster.IngressObjects {
-			return nil, fmt.Errorf("--routes: the gateway is generated from it; --ingress objects runs no gateway")
-		}
 		in, err := configtarget.Input{Paths: f.routes.paths, Stdin: stdin}.Read()
 		if err != nil {
 			return nil, err

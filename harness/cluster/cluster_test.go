@@ -41,7 +41,7 @@ var testImages = map[string]string{
 func fixtures(t *testing.T) string { return filepath.Join(repoRoot(t), DefaultFixtures) }
 
 func TestBundleAirgap(t *testing.T) {
-	b, err := loadBundle(fixtures(t), ProfileAirgap, testImages)
+	b, err := loadBundle(fixtures(t), ProfileAirgap, IngressObjects, testImages)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -107,7 +107,7 @@ func TestBundleAirgap(t *testing.T) {
 // Production's names: Deployments "<namespace>.<dc>.<release>", the
 // releases of mw-pretrain and the services testwiki is diverted from.
 func TestBundleMirrorsProductionNames(t *testing.T) {
-	b, err := loadBundle(fixtures(t), ProfileAirgap, testImages)
+	b, err := loadBundle(fixtures(t), ProfileAirgap, IngressObjects, testImages)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -143,7 +143,7 @@ func TestBundleMirrorsProductionNames(t *testing.T) {
 // needs, and kind-config.yaml publishes each on 127.0.0.1.
 func TestNodePortsMatchKindConfigAndTarget(t *testing.T) {
 	for _, profile := range []string{ProfileAirgap, ProfileUpstream} {
-		b, err := loadBundle(fixtures(t), profile, testImages)
+		b, err := loadBundle(fixtures(t), profile, IngressObjects, testImages)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -187,11 +187,11 @@ func equalInts(a, b []int) bool {
 // The upstream profile replaces only the controllers, keeping their names
 // and selectors (the dry-run updates them in place).
 func TestBundleUpstream(t *testing.T) {
-	air, err := loadBundle(fixtures(t), ProfileAirgap, testImages)
+	air, err := loadBundle(fixtures(t), ProfileAirgap, IngressObjects, testImages)
 	if err != nil {
 		t.Fatal(err)
 	}
-	up, err := loadBundle(fixtures(t), ProfileUpstream, testImages)
+	up, err := loadBundle(fixtures(t), ProfileUpstream, IngressObjects, testImages)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -251,7 +251,7 @@ apiVersion: v1
 kind: Pod
 metadata: {}
 `), 0o644))
-	_, err := loadBundle(dir, ProfileAirgap, map[string]string{"node": "n"})
+	_, err := loadBundle(dir, ProfileAirgap, IngressObjects, map[string]string{"node": "n"})
 	if err == nil {
 		t.Fatal("expected errors")
 	}
@@ -264,7 +264,7 @@ metadata: {}
 	if err == nil || !strings.Contains(err.Error(), "x.yaml#0: Pod has no metadata.name") || !strings.Contains(err.Error(), "x.yaml#2") {
 		t.Errorf("expected both bad documents named, got %v", err)
 	}
-	if _, err := loadBundle(dir, ProfileUpstream, map[string]string{}); err == nil || !strings.Contains(err.Error(), "nothing in") {
+	if _, err := loadBundle(dir, ProfileUpstream, IngressObjects, map[string]string{}); err == nil || !strings.Contains(err.Error(), "nothing in") {
 		t.Errorf("expected an upstream profile without replacements refused, got %v", err)
 	}
 }
@@ -430,7 +430,7 @@ func TestPodStatusAndLastLines(t *testing.T) {
 }
 
 func TestConfiguredDeployments(t *testing.T) {
-	b, err := loadBundle(fixtures(t), ProfileAirgap, testImages)
+	b, err := loadBundle(fixtures(t), ProfileAirgap, IngressObjects, testImages)
 	if err != nil {
 		t.Fatal(err)
 	}

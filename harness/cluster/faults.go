@@ -10,26 +10,27 @@ import (
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
-	networkingv1 "k8s.io/api/networking/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/types"
-	"sigs.k8s.io/e2e-framework/klient/k8s"
 
+	fixturefiles "gitlab.wikimedia.org/repos/sre/pretrain-check/fixtures"
 	"gitlab.wikimedia.org/repos/sre/pretrain-check/harness/check"
+	"gitlab.wikimedia.org/repos/sre/pretrain-check/harness/configtarget"
 	"gitlab.wikimedia.org/repos/sre/pretrain-check/harness/contract"
 	"gitlab.wikimedia.org/repos/sre/pretrain-check/harness/faults"
+	"gitlab.wikimedia.org/repos/sre/pretrain-check/harness/mutate"
 	"gitlab.wikimedia.org/repos/sre/pretrain-check/harness/probe"
 )
 
-// Fault is one deliberate routing mistake made in the LIVE replica (a
-// ConfigMap edited and its proxy restarted, an Ingress changed, added or
-// removed), so that the e2e tier can prove the suites fail, naming the
-// right cases, when the real proxies route wrongly. The faults, what goes
-// wrong and the cases they must fail are the catalogue's
-// (fixtures/faults.yaml, read by harness/faults), shared with the
-// in-process replica's proof; how the kind replica makes each is here
-// (kindFaults).
+// Fault is one deliberate routing mistake made in the LIVE replica, so
+// that the e2e tier can prove the suites fail, naming the right cases, when
+// the real proxies route wrongly. Two catalogues list them:
+//   - fixtures/faults.yaml (read by harness/faults, shared with the
+//     in-process replica's proof): the edge, REST gateway and mesh faults,
+//     each made here by editing a proxy's ConfigMap (kindFaults);
+//   - fixtures/mutations/routes.yaml (shared with the config tier's
+//     proof): edits of the routing input, from which the ingress gateway
+//     is regenerated, as a chart change would change it.
+//
+// Each names exactly the cases it must fail.
 type Fault struct {
 	Name string
 	// Description says what goes wrong (the catalogue's words).
@@ -45,15 +46,15 @@ type Fault struct {
 // kindFault is how the kind replica makes a fault.
 type kindFault struct {
 	// made says how, in words.
-	made   string
-	inject func(ctx context.Context, r *Replica) error
+	made string
 	// config, when set, is a text edit of a proxy's ConfigMap.
 	config *configEdit
 	// restarts are the Deployments that must be restarted to pick up the
 	// change (and again after the revert).
 	restarts []deploymentRef
-	// added are objects the fault creates: the revert deletes them.
-	added []k8s.Object
+	// mutation, when set, is an edit of the routing input the ingress
+	// gateway is generated from (fixtures/mutations/routes.yaml).
+	mutation *mutate.Mutation
 }
 
 // Proxies' configuration objects the faults edit.
@@ -63,41 +64,10 @@ var (
 	meshClient  = deploymentRef{"mw-pretrain", "mw-pretrain.eqiad.mesh-client"}
 )
 
-func faultJobrunnerOnMain() *networkingv1.Ingress {
-	exact := networkingv1.PathTypeExact
-	class := "nginx"
-	return &networkingv1.Ingress{
-		ObjectMeta: metav1.ObjectMeta{Name: "fault-jobrunner-on-main", Namespace: "mw-pretrain",
-			Labels: map[string]string{"app.kubernetes.io/part-of": "pretrain-check", "pretrain-check/fault": "jobrunner-open-on-ingress"}},
-		Spec: networkingv1.IngressSpec{
-			IngressClassName: &class,
-			Rules: []networkingv1.IngressRule{{
-				Host: "test.wikipedia.org",
-				IngressRuleValue: networkingv1.IngressRuleValue{HTTP: &networkingv1.HTTPIngressRuleValue{Paths: []networkingv1.HTTPIngressPath{{
-					Path: "/rpc/RunSingleJob.php", PathType: &exact,
-					Backend: networkingv1.IngressBackend{Service: &networkingv1.IngressServiceBackend{
-						Name: "mediawiki-jobrunner", Port: networkingv1.ServiceBackendPort{Number: 4457}}},
-				}}}},
-			}},
-		},
-	}
-}
-
-const snippetAnnotation = "nginx.ingress.kubernetes.io/configuration-snippet"
-
 // kindFaults is how the kind replica makes each fault the catalogue
 // (fixtures/faults.yaml) lists for kind, by the fault's name.
 func kindFaults() map[string]kindFault {
 	return map[string]kindFault{
-		"xwd-ignored": {
-			made:   "the debug canary Ingress is gone: the main gateway ignores X-Wikimedia-Debug",
-			inject: deleteObject(&networkingv1.Ingress{ObjectMeta: metav1.ObjectMeta{Name: "main-xwd-debug", Namespace: "mw-pretrain"}}),
-		},
-		"xwd-pattern-too-broad": {
-			made: "the debug canary's header pattern is widened to any value (.*)",
-			inject: mergePatchIngress("main-xwd-debug",
-				`{"metadata":{"annotations":{"nginx.ingress.kubernetes.io/canary-by-header-pattern":".*"}}}`),
-		},
 		"testwiki-not-diverted": {
 			made: "the edge sends testwiki's plain traffic to mw-web like any other wiki",
 			config: configEditOf("pretrain-infra", "edge-config", "edge.lua",
@@ -117,22 +87,6 @@ func kindFaults() map[string]kindFault {
 				replace("local to = SCOPES[scope][backend]\n",
 					"local to = SCOPES[scope][backend] or SCOPES.pretrain[backend] or SCOPES.default[backend]\n")),
 			restarts: []deploymentRef{edge},
-		},
-		"jobrunner-open-on-ingress": {
-			made:   "an Ingress routes testwiki's /rpc/RunSingleJob.php on the main gateway to the jobrunner",
-			inject: createObject(faultJobrunnerOnMain()),
-			added:  []k8s.Object{faultJobrunnerOnMain()},
-		},
-		"get-runsinglejob-routed": {
-			made:   "the jobrunner gateway's RunSingleJob route loses its method restriction",
-			inject: mergePatchIngress("jobrunner-runsinglejob", `{"metadata":{"annotations":{"`+snippetAnnotation+`":null}}}`),
-		},
-		"jobrunner-gateway-open": {
-			made: "the jobrunner gateway is opened to / (every path, every method)",
-			inject: all(
-				mergePatchIngress("jobrunner-health-check", `{"metadata":{"annotations":{"`+snippetAnnotation+`":null}}}`),
-				mergePatchIngress("jobrunner-runsinglejob", `{"metadata":{"annotations":{"`+snippetAnnotation+`":null}},"spec":{"rules":`+openRules()+`}}`),
-			),
 		},
 		"mesh-split-missing": {
 			made: "the mesh listeners 6501 and 6506 lose their testwiki split",
@@ -177,8 +131,22 @@ func LoadFaults() ([]Fault, error) {
 		return nil, fmt.Errorf("the kind replica's faults (harness/cluster/faults.go): %w", err)
 	}
 	var fs []Fault
+	names := map[string]bool{}
 	for _, f := range c.For(faults.Kind) {
 		fs = append(fs, Fault{Name: f.Name, Description: f.Description, Breaks: f.Failures(), kindFault: impls[f.Name]})
+		names[f.Name] = true
+	}
+	ms, err := configtarget.Mutations()
+	if err != nil {
+		return nil, err
+	}
+	for _, m := range ms {
+		if names[m.Name] {
+			return nil, fmt.Errorf("mutation %q (%s:%d) is named like a fault of %s", m.Name, fixturefiles.RouteMutationsFile, m.Line, fixturefiles.FaultsFile)
+		}
+		m := m
+		fs = append(fs, Fault{Name: m.Name, Description: m.Description, Breaks: slices.Sorted(slices.Values(m.Fails)),
+			kindFault: kindFault{made: "the routing input mutated: " + m.Description, mutation: &m}})
 	}
 	return fs, nil
 }
@@ -208,56 +176,6 @@ func FaultByName(name string) (Fault, error) {
 		names = append(names, f.Name)
 	}
 	return Fault{}, fmt.Errorf("fault %q: unknown (known: %s)", name, strings.Join(names, ", "))
-}
-
-// openRules is the jobrunner gateway opened to "/" on its three hosts.
-func openRules() string {
-	var rules []string
-	for _, h := range []string{"mw-pretrain-jobrunner.discovery.wmnet", "mw-pretrain-jobrunner.svc.eqiad.wmnet", "mw-pretrain-jobrunner.svc.codfw.wmnet"} {
-		rules = append(rules, fmt.Sprintf(`{"host":%q,"http":{"paths":[{"path":"/","pathType":"Prefix","backend":{"service":{"name":"mediawiki-jobrunner","port":{"number":4457}}}}]}}`, h))
-	}
-	return "[" + strings.Join(rules, ",") + "]"
-}
-
-type injectFunc = func(ctx context.Context, r *Replica) error
-
-func all(fns ...injectFunc) injectFunc {
-	return func(ctx context.Context, r *Replica) error {
-		for _, fn := range fns {
-			if err := fn(ctx, r); err != nil {
-				return err
-			}
-		}
-		return nil
-	}
-}
-
-func mergePatchIngress(name, patch string) injectFunc {
-	return func(ctx context.Context, r *Replica) error {
-		ing := &networkingv1.Ingress{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "mw-pretrain"}}
-		if err := r.client.Resources().Patch(ctx, ing, k8s.Patch{PatchType: types.MergePatchType, Data: []byte(patch)}); err != nil {
-			return fmt.Errorf("patch ingress mw-pretrain/%s: %w", name, err)
-		}
-		return nil
-	}
-}
-
-func deleteObject(obj k8s.Object) injectFunc {
-	return func(ctx context.Context, r *Replica) error {
-		if err := r.client.Resources().Delete(ctx, obj); err != nil {
-			return fmt.Errorf("delete %s/%s: %w", obj.GetNamespace(), obj.GetName(), err)
-		}
-		return nil
-	}
-}
-
-func createObject(obj k8s.Object) injectFunc {
-	return func(ctx context.Context, r *Replica) error {
-		if err := r.client.Resources().Create(ctx, obj); err != nil {
-			return fmt.Errorf("create %s/%s: %w", obj.GetNamespace(), obj.GetName(), err)
-		}
-		return nil
-	}
 }
 
 // edit is a text change of a config file; it fails when it no longer
@@ -366,41 +284,11 @@ func faultWitnesses() (*contract.Contract, error) {
 // answer RequiredConsecutive times in a row: from then on the suites see
 // the fault. Prints "[fault] <name> 4.2s".
 func (r *Replica) Inject(ctx context.Context, f Fault) error {
-	w, err := faultWitnesses()
-	if err != nil {
-		return err
-	}
-	witness := w.Case(f.Name)
-	if witness == nil {
-		return fmt.Errorf("inject fault %q: no witness in faults.yaml", f.Name)
-	}
-	err = runStep(ctx, r.opts.logger, "fault", step{name: f.Name, timeout: r.opts.timeouts.Ready + r.opts.timeouts.Converge, run: func(ctx context.Context) (string, error) {
-		if f.config != nil {
-			if err := f.config.apply(ctx, r); err != nil {
-				return "", err
-			}
+	err := runStep(ctx, r.opts.logger, "fault", step{name: f.Name, timeout: r.opts.timeouts.Ready + r.opts.timeouts.Converge, run: func(ctx context.Context) (string, error) {
+		if f.mutation != nil {
+			return r.injectMutation(ctx, f)
 		}
-		if f.inject != nil {
-			if err := f.inject(ctx, r); err != nil {
-				return "", err
-			}
-		}
-		for _, d := range f.restarts {
-			if err := r.RestartDeployment(ctx, d.namespace, d.name); err != nil {
-				return "", err
-			}
-		}
-		p := probe.New(probe.Options{Timeout: r.opts.timeouts.Request})
-		defer p.Close()
-		v := check.Run(ctx, w, witness, r.target, p, check.PollConfig{
-			Timeout: r.opts.timeouts.Converge, Interval: r.opts.timeouts.ConvergeInterval,
-			RequiredConsecutive: r.opts.timeouts.RequiredConsecutive, MaxHistory: 3,
-		})
-		if v.Outcome != check.Passed {
-			return "", fmt.Errorf("witness %s %s%s on %s never showed the fault: %s", witness.Request.Method, witness.Request.Host,
-				witness.Request.Path, witness.Entry, strings.Join(v.Reasons, "; "))
-		}
-		return fmt.Sprintf("live: %s", f.made), nil
+		return r.injectConfigEdit(ctx, f)
 	}})
 	if err != nil {
 		return fmt.Errorf("inject fault %q: %w", f.Name, err)
@@ -408,19 +296,50 @@ func (r *Replica) Inject(ctx context.Context, f Fault) error {
 	return nil
 }
 
-// Revert undoes a fault, even one whose injection failed half-way: deletes
-// what it added, re-applies every manifest (server-side apply sets every
-// changed field back), restarts the proxies the fault restarted (the only
-// ones whose ConfigMap it edited), waits for the rollouts, reconverges, and
-// checks that the cases the fault broke pass again.
+// injectConfigEdit edits a proxy's ConfigMap, restarts the proxy and waits
+// for the fault's witness (harness/cluster/faults.yaml).
+func (r *Replica) injectConfigEdit(ctx context.Context, f Fault) (string, error) {
+	w, err := faultWitnesses()
+	if err != nil {
+		return "", err
+	}
+	witness := w.Case(f.Name)
+	if witness == nil {
+		return "", fmt.Errorf("no witness in faults.yaml")
+	}
+	if f.config != nil {
+		if err := f.config.apply(ctx, r); err != nil {
+			return "", err
+		}
+	}
+	for _, d := range f.restarts {
+		if err := r.RestartDeployment(ctx, d.namespace, d.name); err != nil {
+			return "", err
+		}
+	}
+	p := probe.New(probe.Options{Timeout: r.opts.timeouts.Request})
+	defer p.Close()
+	v := check.Run(ctx, w, witness, r.target, p, check.PollConfig{
+		Timeout: r.opts.timeouts.Converge, Interval: r.opts.timeouts.ConvergeInterval,
+		RequiredConsecutive: r.opts.timeouts.RequiredConsecutive, MaxHistory: 3,
+	})
+	if v.Outcome != check.Passed {
+		return "", fmt.Errorf("witness %s %s%s on %s never showed the fault: %s", witness.Request.Method, witness.Request.Host,
+			witness.Request.Path, witness.Entry, strings.Join(v.Reasons, "; "))
+	}
+	return fmt.Sprintf("live: %s", f.made), nil
+}
+
+// Revert undoes a fault, even one whose injection failed half-way:
+// re-applies every manifest and the gateway generated from the replica's
+// own routing input (server-side apply sets every changed field back; a
+// changed config hash rolls the gateway), restarts the proxies the fault
+// restarted (the only ones whose ConfigMap it edited), waits for the
+// rollouts, reconverges, and checks that the cases the fault broke pass
+// again.
 func (r *Replica) Revert(ctx context.Context, f Fault) error {
 	err := runStep(ctx, r.opts.logger, "revert", step{name: f.Name, timeout: r.opts.timeouts.Apply + r.opts.timeouts.Ready + r.opts.timeouts.Converge, run: func(ctx context.Context) (string, error) {
 		var errs []error
-		for _, obj := range f.added {
-			if err := r.client.Resources().Delete(ctx, obj); err != nil && !apierrors.IsNotFound(err) {
-				errs = append(errs, fmt.Errorf("delete %s/%s: %w", obj.GetNamespace(), obj.GetName(), err))
-			}
-		}
 		if _, err := r.apply(ctx); err != nil {
 			errs = append(errs, err)
 		} else if err := r.restart(ctx, f.restarts); err != nil {

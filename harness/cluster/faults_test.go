@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"gitlab.wikimedia.org/repos/sre/pretrain-check/harness/configtarget"
 	"gitlab.wikimedia.org/repos/sre/pretrain-check/harness/contract"
 	"gitlab.wikimedia.org/repos/sre/pretrain-check/harness/faults"
 )
@@ -23,9 +24,18 @@ func TestFaultCatalogue(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got, want := faults.Names(cat.For(faults.Kind)), names(fs); !slices.Equal(got, want) {
-		t.Errorf("faults %q, want the catalogue's %q", got, want)
+	ms, err := configtarget.Mutations()
+	if err != nil {
+		t.Fatal(err)
 	}
+	want := faults.Names(cat.For(faults.Kind))
+	for _, m := range ms {
+		want = append(want, m.Name)
+	}
+	if got := names(fs); !slices.Equal(got, want) {
+		t.Errorf("faults %q, want the catalogue's then the mutations' %q", got, want)
+	}
+	mutations := 0
 	if len(fs) < 6 {
 		t.Fatalf("expected at least 6 faults, got %d", len(fs))
 	}
@@ -46,7 +56,12 @@ func TestFaultCatalogue(t *testing.T) {
 		if len(f.Breaks) == 0 {
 			t.Errorf("fault %q breaks nothing: it proves nothing", f.Name)
 		}
-		if cf, _ := cat.Fault(f.Name); !slices.Equal(f.Breaks, cf.Failures()) || f.Description != cf.Description {
+		if f.mutation != nil {
+			mutations++
+			if want := slices.Sorted(slices.Values(f.mutation.Fails)); !slices.Equal(f.Breaks, want) {
+				t.Errorf("mutation %q: breaks %q, want its fails %q", f.Name, f.Breaks, want)
+			}
+		} else if cf, _ := cat.Fault(f.Name); !slices.Equal(f.Breaks, cf.Failures()) || f.Description != cf.Description {
 			t.Errorf("fault %q: breaks %q (%q), want the catalogue's %q (%q)", f.Name, f.Breaks, f.Description, cf.Failures(), cf.Description)
 		}
 		for _, b := range f.Breaks {
@@ -54,11 +69,12 @@ func TestFaultCatalogue(t *testing.T) {
 				t.Errorf("fault %q: case %q is not in the default contract", f.Name, b)
 			}
 		}
-		if w.Case(f.Name) == nil {
+		// A mutation's witness is the route its mutated model predicts.
+		if w.Case(f.Name) == nil && f.mutation == nil {
 			t.Errorf("fault %q has no witness in faults.yaml", f.Name)
 		}
-		if f.inject == nil && f.config == nil {
-			t.Errorf("fault %q changes nothing", f.Name)
+		if (f.mutation == nil) == (f.config == nil) {
+			t.Errorf("fault %q: want exactly one of a config edit and a routing input mutation", f.Name)
 		}
 		if f.made == "" {
 			t.Errorf("fault %q does not say how it is made", f.Name)
@@ -67,10 +83,13 @@ func TestFaultCatalogue(t *testing.T) {
 			t.Error(err)
 		}
 	}
-	if len(w.Cases) != len(fs) {
-		t.Errorf("expected one witness per fault, got %d witnesses for %d faults", len(w.Cases), len(fs))
+	if len(w.Cases) != len(fs)-mutations {
+		t.Errorf("expected one witness per config-edit fault, got %d witnesses for %d faults", len(w.Cases), len(fs)-mutations)
 	}
-	if _, err := FaultByName("nope"); err == nil || !strings.Contains(err.Error(), "xwd-ignored") {
+	if mutations != len(ms) || mutations == 0 {
+		t.Errorf("expected every mutation (%d) made on kind, got %d", len(ms), mutations)
+	}
+	if _, err := FaultByName("nope"); err == nil || !strings.Contains(err.Error(), "debug-route-removed") {
 		t.Errorf("expected an unknown fault refused with the known ones listed, got %v", err)
 	}
 }
@@ -123,30 +142,11 @@ func TestFaultEditsApplyToFixtures(t *testing.T) {
 	}
 }
 
-// The faults edit the Ingress objects the manifests define.
-func TestFaultIngressesExist(t *testing.T) {
-	b, err := loadBundle(fixtures(t), ProfileAirgap, testImages)
+// The faults restart proxies the manifests define.
+func TestFaultDeploymentsExist(t *testing.T) {
+	b, err := loadBundle(fixtures(t), ProfileAirgap, IngressGateway, testImages)
 	if err != nil {
 		t.Fatal(err)
-	}
-	have := map[string]bool{}
-	for _, o := range b.objects {
-		if o.u.GetKind() == "Ingress" {
-			have[o.u.GetNamespace()+"/"+o.u.GetName()] = true
-			if o.u.GetName() == "jobrunner-runsinglejob" || o.u.GetName() == "jobrunner-health-check" {
-				if _, ok := o.u.GetAnnotations()[snippetAnnotation]; !ok {
-					t.Errorf("ingress %s has no %s", o.u.GetName(), snippetAnnotation)
-				}
-			}
-		}
-	}
-	for _, n := range []string{"mw-pretrain/main", "mw-pretrain/main-xwd-debug", "mw-pretrain/jobrunner-health-check", "mw-pretrain/jobrunner-runsinglejob"} {
-		if !have[n] {
-			t.Errorf("ingress %s not in the manifests", n)
-		}
-	}
-	if have["mw-pretrain/"+faultJobrunnerOnMain().Name] {
-		t.Error("the fault's extra Ingress must not be in the manifests")
 	}
 	for _, d := range []deploymentRef{edge, restGateway, meshClient} {
 		found := false

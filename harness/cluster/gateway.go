@@ -8,9 +8,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http"
 	"slices"
 	"sort"
 	"strings"
+	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -20,10 +22,14 @@ import (
 	"k8s.io/apimachinery/pkg/util/intstr"
 
 	"gitlab.wikimedia.org/repos/sre/pretrain-check/harness/configtarget"
+	"gitlab.wikimedia.org/repos/sre/pretrain-check/harness/contract"
 	"gitlab.wikimedia.org/repos/sre/pretrain-check/harness/haproxy"
 	"gitlab.wikimedia.org/repos/sre/pretrain-check/harness/istio"
 	"gitlab.wikimedia.org/repos/sre/pretrain-check/harness/kindtarget"
+	"gitlab.wikimedia.org/repos/sre/pretrain-check/harness/mutate"
+	"gitlab.wikimedia.org/repos/sre/pretrain-check/harness/probe"
 	"gitlab.wikimedia.org/repos/sre/pretrain-check/harness/routing"
+	"gitlab.wikimedia.org/repos/sre/pretrain-check/harness/target"
 	"gitlab.wikimedia.org/repos/sre/pretrain-check/harness/tlsca"
 )
 
@@ -43,21 +49,28 @@ const (
 	// gatewayInputKey records the routing input's sources (name and
 	// sha256), one per line: what the running gateway was generated from.
 	gatewayInputKey = "routing-input"
+	// caConfigMap holds the gateway's CA (ca.crt) in each namespace of a
+	// proxy that connects to the gateway.
+	caConfigMap = "replica-ca"
+	// gatewayEntriesKey records what serves the ingress entry points.
+	gatewayEntriesKey = "ingress-entries"
 	// podsPort is the stubs' container port.
 	podsPort = 8080
 )
 
 var gatewayRef = deploymentRef{gatewayNamespace, gatewayName}
 
+var caNamespaces = []string{"pretrain-infra", "mw-pretrain"}
+
 // gatewayObjects generates the gateway's objects from the routing input:
 // one Service per Deployment the routes send to (selecting the replica's
 // stub pods of that name), the Secret, the gateway Deployment and its
 // NodePort Service. Every problem comes back at once, with the input's
 // file:line:col where there is one.
-func gatewayObjects(in *routing.Input, b bundle, haproxyImage string) ([]object, *tlsca.CA, error) {
+func gatewayObjects(in *routing.Input, b bundle, haproxyImage string, tlsFiles gatewayTLS) ([]object, haproxy.Config, error) {
 	m, err := istio.New(in)
 	if err != nil {
-		return nil, nil, fmt.Errorf("model the routing input: %w", err)
+		return nil, haproxy.Config{}, fmt.Errorf("model the routing input: %w", err)
 	}
 	stubs := map[string]*unstructured.Unstructured{}
 	for _, o := range b.deployments() {
@@ -74,7 +87,7 @@ func gatewayObjects(in *routing.Input, b bundle, haproxyImage string) ([]object,
 		}
 		svc, err := podsService(d, stub)
 		if err != nil {
-			return nil, nil, err
+			return nil, haproxy.Config{}, err
 		}
 		objs = append(objs, svc)
 		addr := fmt.Sprintf("%s.%s.svc.cluster.local:%d", svc.u.GetName(), d.Namespace, podsPort)
@@ -85,19 +98,11 @@ func gatewayObjects(in *routing.Input, b bundle, haproxyImage string) ([]object,
 			pods[d.Key()] = append(pods[d.Key()], addr)
 		}
 	}
-	ca, err := tlsca.ForServerNames(m.ServerNames())
-	if err != nil {
-		return nil, nil, err
-	}
-	certKey, err := ca.ServerPEM()
-	if err != nil {
-		return nil, nil, err
-	}
 	cfg, err := haproxy.Generate(m, haproxy.Options{
 		Listen:     fmt.Sprintf(":%d", gatewayPort),
 		Port:       istio.DefaultPort,
 		Dir:        gatewayDir,
-		CertKeyPEM: certKey,
+		CertKeyPEM: tlsFiles.certKey,
 		Pods:       pods,
 		Socket:     "ingressgateway",
 	})
@@ -105,7 +110,7 @@ func gatewayObjects(in *routing.Input, b bundle, haproxyImage string) ([]object,
 		if len(missing) > 0 {
 			err = fmt.Errorf("%w\n(the kind replica runs a stub for each Deployment of fixtures/kind/manifests; it runs none for:\n  %s)", err, strings.Join(missing, "\n  "))
 		}
-		return nil, nil, err
+		return nil, haproxy.Config{}, err
 	}
 	var sources []string
 	for _, s := range in.Sources {
@@ -113,8 +118,9 @@ func gatewayObjects(in *routing.Input, b bundle, haproxyImage string) ([]object,
 	}
 	data := map[string]string{
 		haproxy.ConfigFile: cfg.Text,
-		gatewayCAKey:       string(ca.CertPEM),
+		gatewayCAKey:       string(tlsFiles.ca),
 		gatewayInputKey:    strings.Join(sources, "\n"),
+		gatewayEntriesKey:  tlsFiles.entries,
 	}
 	for name, v := range cfg.Files {
 		data[name] = string(v)
@@ -125,10 +131,64 @@ func gatewayObjects(in *routing.Input, b bundle, haproxyImage string) ([]object,
 		ObjectMeta: gatewayMeta(gatewaySecret, hash),
 		StringData: data,
 	}
+	// The proxies that reach the gateway (edge, REST gateway, mesh) verify
+	// it against the CA, mounted from a ConfigMap in their namespace.
+	for _, ns := range caNamespaces {
+		objs = append(objs, mustObject(&corev1.ConfigMap{
+			TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "ConfigMap"},
+			ObjectMeta: metav1.ObjectMeta{Name: caConfigMap, Namespace: ns, Labels: partOf()},
+			Data:       map[string]string{gatewayCAKey: string(tlsFiles.ca)},
+		}, "generated: the CA of the ingress gateway's certificate"))
+	}
 	objs = append(objs, mustObject(secret, "generated: the ingress gateway's haproxy.cfg and certificate"))
 	objs = append(objs, mustObject(gatewayDeployment(haproxyImage, hash), "generated: the ingress gateway"))
 	objs = append(objs, mustObject(gatewayService(), "generated: the ingress gateway's NodePort"))
-	return objs, ca, nil
+	return objs, cfg, nil
+}
+
+// Gateway is the replica's running ingress gateway, as the differential
+// proof needs it.
+type Gateway struct {
+	// Model is the Istio model of the routing input it was generated from.
+	Model *istio.Model
+	// Addr is its TLS listener on the host (127.0.0.1:20443).
+	Addr string
+	// Roots trust its serving certificate.
+	Roots *x509.CertPool
+	// JoinedHeaders are the request headers whose lines it joins
+	// (haproxy.Config.JoinedHeaders).
+	JoinedHeaders []string
+}
+
+// Gateway is the ingress gateway this process brought up; false when it
+// was attached to.
+func (r *Replica) Gateway() (Gateway, bool) {
+	if r.gateway == nil {
+		return Gateway{}, false
+	}
+	return *r.gateway, true
+}
+
+// gatewayTLS is the gateway's certificate material: the serving
+// certificate and key (PEM, as HAProxy reads them) and the CA that signed
+// it; and what serves the ingress entry points (IngressGateway or
+// IngressObjects), recorded for a later Attach.
+type gatewayTLS struct {
+	certKey, ca []byte
+	entries     string
+}
+
+// newGatewayTLS is a fresh CA and a certificate for the Gateways' hosts.
+func newGatewayTLS(m *istio.Model) (gatewayTLS, *x509.CertPool, error) {
+	ca, err := tlsca.ForServerNames(m.ServerNames())
+	if err != nil {
+		return gatewayTLS{}, nil, err
+	}
+	certKey, err := ca.ServerPEM()
+	if err != nil {
+		return gatewayTLS{}, nil, err
+	}
+	return gatewayTLS{certKey: certKey, ca: ca.CertPEM}, ca.Pool, nil
 }
 
 // podsService selects the replica's pods of one Deployment by the stub
@@ -207,7 +267,10 @@ func gatewayService() *corev1.Service {
 		Spec: corev1.ServiceSpec{
 			Type:     corev1.ServiceTypeNodePort,
 			Selector: map[string]string{"app": gatewayName},
-			Ports: []corev1.ServicePort{{Name: "https", Port: 443, TargetPort: intstr.FromString("https"),
+			// 30443 inside the cluster too: the replica's DNS answers
+			// mw-pretrain.discovery.wmnet (and the other names production's
+			// clients dial on 30443) with this Service.
+			Ports: []corev1.ServicePort{{Name: "https", Port: 30443, TargetPort: intstr.FromString("https"),
 				NodePort: kindtarget.NodePortGateway}},
 		},
 	}
@@ -245,9 +308,6 @@ func hashData(data map[string]string) string {
 // positions), adds them to the bundle and points the target's ingress
 // entries at it.
 func (r *Replica) planGateway() error {
-	if r.opts.ingress != IngressGateway {
-		return nil
-	}
 	in := r.opts.routes
 	if in == nil {
 		var err error
@@ -255,23 +315,74 @@ func (r *Replica) planGateway() error {
 			return err
 		}
 	}
-	objs, ca, err := gatewayObjects(in, r.bundle, r.opts.images[ImageHAProxy])
+	m, err := istio.New(in)
+	if err != nil {
+		return fmt.Errorf("generate the ingress gateway: model the routing input: %w", err)
+	}
+	files, roots, err := newGatewayTLS(m)
 	if err != nil {
 		return fmt.Errorf("generate the ingress gateway: %w", err)
 	}
-	r.bundle.objects = append(r.bundle.objects, objs...)
+	files.entries = r.opts.ingress
+	objs, cfg, err := gatewayObjects(in, r.bundle, r.opts.images[ImageHAProxy], files)
+	if err != nil {
+		return fmt.Errorf("generate the ingress gateway: %w", err)
+	}
+	r.gateway = &Gateway{Model: m, Addr: r.target.GatewayAddr(), Roots: roots, JoinedHeaders: cfg.JoinedHeaders}
+	// The CA ConfigMaps go right after the Namespaces: the proxies that
+	// mount them are created before the gateway's own objects.
+	var cms, rest []object
+	for _, o := range objs {
+		if o.u.GetKind() == "ConfigMap" {
+			cms = append(cms, o)
+		} else {
+			rest = append(rest, o)
+		}
+	}
+	i := 0
+	for i < len(r.bundle.objects) && r.bundle.objects[i].u.GetKind() == "Namespace" {
+		i++
+	}
+	r.bundle.objects = slices.Concat(r.bundle.objects[:i], cms, r.bundle.objects[i:], rest)
 	if !slices.Contains(r.bundle.images, ImageHAProxy) {
 		r.bundle.images = append(r.bundle.images, ImageHAProxy)
 	}
-	r.target.UseGateway(ca.Pool)
+	if r.opts.ingress == IngressGateway {
+		r.target.UseGateway(roots)
+	}
 	return nil
 }
 
+// applyRoutes regenerates the running gateway from another routing input
+// (a fault proof's mutation, or its revert), keeping its certificate and
+// CA (so the proxies that trust it need no restart; the certificate's
+// names stay those of the input the replica was brought up with), applies
+// it and waits for the gateway's rollout.
+func (r *Replica) applyRoutes(ctx context.Context, in *routing.Input) error {
+	s, err := r.clientset.CoreV1().Secrets(gatewayNamespace).Get(ctx, gatewaySecret, metav1.GetOptions{})
+	if err != nil {
+		return fmt.Errorf("read the running gateway's certificate (%s/%s): %w", gatewayNamespace, gatewaySecret, err)
+	}
+	files := gatewayTLS{certKey: s.Data[haproxy.CertFile], ca: s.Data[gatewayCAKey], entries: string(s.Data[gatewayEntriesKey])}
+	objs, _, err := gatewayObjects(in, r.bundle, r.opts.images[ImageHAProxy], files)
+	if err != nil {
+		return fmt.Errorf("generate the ingress gateway: %w", err)
+	}
+	if err := applyObjects(ctx, r.client.Resources(), objs, false); err != nil {
+		return err
+	}
+	return r.waitRolledOut(ctx, gatewayRef)
+}
+
 // gatewayRoots reads the CA of the running gateway; ok is false when the
-// replica runs none (it was brought up with the Ingress objects only).
+// ingress entry points are not its (--ingress objects, or a replica from
+// before the gateway).
 func (r *Replica) gatewayRoots(ctx context.Context) (*x509.CertPool, bool, error) {
 	s, err := r.clientset.CoreV1().Secrets(gatewayNamespace).Get(ctx, gatewaySecret, metav1.GetOptions{})
 	if apierrors.IsNotFound(err) {
+		return nil, false, nil
+	}
+	if err == nil && string(s.Data[gatewayEntriesKey]) == IngressObjects {
 		return nil, false, nil
 	}
 	if err != nil {
@@ -282,4 +393,67 @@ func (r *Replica) gatewayRoots(ctx context.Context) (*x509.CertPool, bool, error
 		return nil, false, errors.New("read the ingress gateway's CA: " + gatewayNamespace + "/" + gatewaySecret + " holds no PEM certificate under " + gatewayCAKey)
 	}
 	return pool, true, nil
+}
+
+// injectMutation regenerates the gateway from the example routing input
+// with the fault's mutation and waits until the gateway answers the first
+// case the mutation breaks at a gateway entry with the route the mutated
+// model predicts, RequiredConsecutive times in a row: from then on every
+// request meets the mutated routing.
+func (r *Replica) injectMutation(ctx context.Context, f Fault) (string, error) {
+	if r.opts.ingress != IngressGateway || r.opts.routes != nil {
+		return "", errors.New("a routing input mutation needs the ingress entry points on the gateway generated from the example input (no --routes, no --ingress objects)")
+	}
+	in, err := configtarget.Input{Mutations: []mutate.Mutation{*f.mutation}}.Read()
+	if err != nil {
+		return "", err
+	}
+	m, err := istio.New(in)
+	if err != nil {
+		return "", fmt.Errorf("model the mutated input: %w", err)
+	}
+	c, err := contract.Default()
+	if err != nil {
+		return "", err
+	}
+	var witness *contract.Case
+	var ep target.Endpoint
+	for _, name := range f.Breaks {
+		cs := c.Case(name)
+		if cs == nil {
+			continue
+		}
+		if e, err := r.target.Endpoint(cs.Entry); err == nil && e.TLS != nil && e.URL.Scheme == "https" {
+			witness, ep = cs, e
+			break
+		}
+	}
+	if witness == nil {
+		return "", fmt.Errorf("none of the cases it breaks (%v) is at the gateway's entries: no witness", f.Breaks)
+	}
+	req := istio.Request{SNI: ep.TLS.ServerName, Host: witness.Request.Host, Method: witness.Request.Method, Path: witness.Request.Path, Header: http.Header{}}
+	for _, h := range witness.Request.Headers {
+		req.Header.Add(h.Name, h.Value)
+	}
+	want := haproxy.RouteHeaderFor(m.Route(req))
+	if err := r.applyRoutes(ctx, in); err != nil {
+		return "", err
+	}
+	p := probe.New(probe.Options{Timeout: r.opts.timeouts.Request})
+	defer p.Close()
+	inARow, last := 0, ""
+	for inARow < r.opts.timeouts.RequiredConsecutive {
+		res := p.Do(ctx, ep, witness.Request)
+		if last = strings.Join(res.Header(haproxy.RouteHeader), ","); last == want && res.Err == "" {
+			inARow++
+			continue
+		}
+		inARow = 0
+		select {
+		case <-ctx.Done():
+			return "", fmt.Errorf("witness %s never took the mutated route %q (last: %q): %w", witness.Name, want, last, ctx.Err())
+		case <-time.After(r.opts.timeouts.ConvergeInterval):
+		}
+	}
+	return fmt.Sprintf("live: %s (witness %s takes %q)", f.made, witness.Name, want), nil
 }

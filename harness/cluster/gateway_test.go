@@ -8,6 +8,7 @@ import (
 
 	"gitlab.wikimedia.org/repos/sre/pretrain-check/harness/configtarget"
 	"gitlab.wikimedia.org/repos/sre/pretrain-check/harness/haproxy"
+	"gitlab.wikimedia.org/repos/sre/pretrain-check/harness/istio"
 	"gitlab.wikimedia.org/repos/sre/pretrain-check/harness/routing"
 )
 
@@ -15,7 +16,7 @@ import (
 // Deployment selecting the replica's stub pods, one server line per replica
 // the input declares (the canary's 1 of 3), and the NodePort 30443.
 func TestGatewayObjectsFromTheExample(t *testing.T) {
-	b, err := loadBundle(fixtures(t), ProfileAirgap, testImages)
+	b, err := loadBundle(fixtures(t), ProfileAirgap, IngressGateway, testImages)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -23,7 +24,15 @@ func TestGatewayObjectsFromTheExample(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	objs, ca, err := gatewayObjects(in, b, testImages[ImageHAProxy])
+	m, err := istio.New(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	files, _, err := newGatewayTLS(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	objs, _, err := gatewayObjects(in, b, testImages[ImageHAProxy], files)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -58,7 +67,7 @@ func TestGatewayObjectsFromTheExample(t *testing.T) {
 			t.Errorf("the main route's backend lists %s %d times, want %d:\n%s", name, got, want, block)
 		}
 	}
-	if !strings.Contains(cfg, "bind :8443") || !strings.Contains(data[gatewayCAKey], "BEGIN CERTIFICATE") || string(ca.CertPEM) != data[gatewayCAKey] {
+	if !strings.Contains(cfg, "bind :8443") || !strings.Contains(data[gatewayCAKey], "BEGIN CERTIFICATE") || string(files.ca) != data[gatewayCAKey] {
 		t.Errorf("want the listener on :8443 and the CA in %s", gatewayCAKey)
 	}
 	if !strings.Contains(data[gatewayInputKey], "fixtures/routes/main.yaml sha256:") {
@@ -72,8 +81,8 @@ func TestGatewayObjectsFromTheExample(t *testing.T) {
 	if hash == "" || hash != secret.GetAnnotations()[configHashAnnotation] {
 		t.Errorf("the gateway's pods carry config hash %q, the Secret %q: a changed input would not roll them", hash, secret.GetAnnotations()[configHashAnnotation])
 	}
-	if np, _, _ := unstructured.NestedSlice(byRef["Service pretrain-infra/ingressgateway"].Object, "spec", "ports"); len(np) != 1 || np[0].(map[string]any)["nodePort"] != int64(30443) {
-		t.Errorf("gateway ports %v, want NodePort 30443", np)
+	if np, _, _ := unstructured.NestedSlice(byRef["Service pretrain-infra/ingressgateway"].Object, "spec", "ports"); len(np) != 1 || np[0].(map[string]any)["nodePort"] != int64(30443) || np[0].(map[string]any)["port"] != int64(30443) {
+		t.Errorf("gateway ports %v, want port and NodePort 30443", np)
 	}
 }
 
@@ -81,7 +90,7 @@ func TestGatewayObjectsFromTheExample(t *testing.T) {
 // stub for fails before anything is created, naming the route's position
 // and the Deployment.
 func TestGatewayObjectsNameAnUnknownDeployment(t *testing.T) {
-	b, err := loadBundle(fixtures(t), ProfileAirgap, testImages)
+	b, err := loadBundle(fixtures(t), ProfileAirgap, IngressGateway, testImages)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -96,7 +105,7 @@ func TestGatewayObjectsNameAnUnknownDeployment(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, _, err = gatewayObjects(in, b, testImages[ImageHAProxy])
+	_, _, err = gatewayObjects(in, b, testImages[ImageHAProxy], gatewayTLS{certKey: []byte("x"), ca: []byte("x")})
 	if err == nil {
 		t.Fatal("an input routing to a Deployment the replica does not run was accepted")
 	}

@@ -23,7 +23,8 @@ import (
 const (
 	// manifestsDir holds the air-gapped profile's manifests, applied in
 	// lexical file order; each is a text/template with the functions
-	// `image "<logical name>"` and `configHash "<namespace>/<name>"`.
+	// `image "<logical name>"`, `configHash "<namespace>/<name>"` and
+	// `ingressObjects` (true with --ingress objects).
 	manifestsDir = "manifests"
 	// upstreamDir holds the upstream profile's replacements: a file there
 	// named like one in manifestsDir replaces it.
@@ -182,7 +183,7 @@ func (cm *configMap) object() (object, error) {
 // configmaps/, then every other object in file order. It reports every
 // problem at once: unknown images or ConfigMaps, bad YAML, objects
 // without kind or name.
-func loadBundle(fixtures, profile string, images map[string]string) (bundle, error) {
+func loadBundle(fixtures, profile, ingress string, images map[string]string) (bundle, error) {
 	files, err := manifestFiles(fixtures, profile)
 	if err != nil {
 		return bundle{}, err
@@ -202,6 +203,9 @@ func loadBundle(fixtures, profile string, images map[string]string) (bundle, err
 			}
 			return ref, nil
 		},
+		// ingressObjects: the Ingress controllers serve the ingress entry
+		// points (IngressObjects).
+		"ingressObjects": func() bool { return ingress == IngressObjects },
 		"configHash": func(ref string) (string, error) {
 			cm, ok := cms[ref]
 			if !ok {

@@ -62,7 +62,8 @@ const (
 	IngressGateway = "gateway"
 	// IngressObjects leaves them to the Ingress controllers (the Ingress
 	// objects of fixtures/kind/manifests), for users who route with
-	// ingress-nginx; no gateway is deployed.
+	// ingress-nginx. The edge, REST gateway and mesh still reach the
+	// generated gateway (by the names production's clients dial).
 	IngressObjects = "objects"
 )
 

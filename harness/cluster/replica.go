@@ -29,6 +29,7 @@ type Replica struct {
 	bundle   bundle
 	stamp    string
 	reused   bool
+	gateway  *Gateway
 
 	kubeconfig string
 	rest       *rest.Config
@@ -119,14 +120,20 @@ func (r *Replica) RestartDeployment(ctx context.Context, namespace, name string)
 	if err := r.restart(ctx, []deploymentRef{{namespace, name}}); err != nil {
 		return err
 	}
+	if err := r.waitRolledOut(ctx, deploymentRef{namespace, name}); err != nil {
+		return fmt.Errorf("restart deployment %s/%s: %w", namespace, name, err)
+	}
+	return nil
+}
+
+// waitRolledOut waits, within ctx's deadline (else the ready timeout),
+// until the Deployments run only pods of their latest template.
+func (r *Replica) waitRolledOut(ctx context.Context, refs ...deploymentRef) error {
 	timeout := r.opts.timeouts.Ready
 	if dl, ok := ctx.Deadline(); ok {
 		timeout = time.Until(dl)
 	}
-	if err := waitRolledOut(ctx, r.client.Resources(), []deploymentRef{{namespace, name}}, timeout, 500*time.Millisecond); err != nil {
-		return fmt.Errorf("restart deployment %s/%s: %w", namespace, name, err)
-	}
-	return nil
+	return waitRolledOut(ctx, r.client.Resources(), refs, timeout, 500*time.Millisecond)
 }
 
 // DryRun renders a profile's manifests with the replica's images and
@@ -135,7 +142,9 @@ func (r *Replica) RestartDeployment(ctx context.Context, namespace, name string)
 // checks, nothing persisted. It is how the upstream profile (which needs
 // a registry) stays valid here. It returns the number of objects checked.
 func (r *Replica) DryRun(ctx context.Context, profile string) (int, error) {
-	b, err := loadBundle(r.opts.fixtures, profile, r.opts.images)
+	// The upstream profile is the real ingress-nginx: its Ingress objects
+	// are what a dry-run checks, whatever serves this replica's ingress.
+	b, err := loadBundle(r.opts.fixtures, profile, IngressObjects, r.opts.images)
 	if err != nil {
 		return 0, fmt.Errorf("dry-run profile %q: %w", profile, err)
 	}

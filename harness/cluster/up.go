@@ -159,7 +159,7 @@ func newReplica(o options) (*Replica, error) {
 	if err != nil {
 		return nil, fmt.Errorf("kind config %q: %w", o.configFile, err)
 	}
-	b, err := loadBundle(o.fixtures, o.profile, o.images)
+	b, err := loadBundle(o.fixtures, o.profile, o.ingress, o.images)
 	if err != nil {
 		return nil, err
 	}

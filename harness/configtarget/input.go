@@ -5,8 +5,10 @@ import (
 	"io"
 	"io/fs"
 	"path"
+	"slices"
 
 	"gitlab.wikimedia.org/repos/sre/pretrain-check/fixtures"
+	"gitlab.wikimedia.org/repos/sre/pretrain-check/harness/contract"
 	"gitlab.wikimedia.org/repos/sre/pretrain-check/harness/mutate"
 	"gitlab.wikimedia.org/repos/sre/pretrain-check/harness/routing"
 )
@@ -80,6 +82,20 @@ func ExampleFiles() ([]routing.File, error) {
 // (fixtures/mutations/routes.yaml).
 func Mutations() ([]mutate.Mutation, error) {
 	return mutate.ParseCatalogue(fixtures.RouteMutationsFile, fixtures.RouteMutations)
+}
+
+// Failures are the cases of m.Fails the tier runs (those at its Entries),
+// sorted: a mutation's fails name every entry's, those that cross the
+// ingress gateway on the kind replica included.
+func Failures(m mutate.Mutation, c *contract.Contract) []string {
+	var out []string
+	for _, name := range m.Fails {
+		if cs := c.Case(name); cs != nil && slices.Contains(Entries, cs.Entry) {
+			out = append(out, name)
+		}
+	}
+	slices.Sort(out)
+	return out
 }
 
 // Mutation finds one mutation of the catalogue by name.

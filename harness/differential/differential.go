@@ -162,19 +162,6 @@ func Run(ctx context.Context, o Options) (Report, error) {
 	return rep, ctx.Err()
 }
 
-// expectedRoute is the RouteHeader the proxy must send for the decision.
-func expectedRoute(d istio.Decision) string {
-	switch {
-	case d.Route != nil:
-		return d.Route.String()
-	case d.Outcome == istio.NoRoute && d.VirtualService != "":
-		return haproxy.NoRoute(d.VirtualService)
-	case d.Outcome == istio.NoRoute && d.Server != nil:
-		return haproxy.NoVirtualService(d.Server.Gateway)
-	}
-	return ""
-}
-
 // compare is "" when the proxy's answer a to r agrees with the model's
 // decision d, else what differed, the request, and what each said.
 func compare(d istio.Decision, a answer, r Request) string {
@@ -183,7 +170,7 @@ func compare(d istio.Decision, a answer, r Request) string {
 		why = append(why, fmt.Sprintf("outcome: model %s, proxy %s", d.Outcome, a.outcome))
 	}
 	if d.Outcome != istio.TLSFailure && a.outcome == d.Outcome {
-		if want := expectedRoute(d); a.route != want {
+		if want := haproxy.RouteHeaderFor(d); a.route != want {
 			why = append(why, fmt.Sprintf("route: model %q, proxy %q", want, a.route))
 		}
 	}

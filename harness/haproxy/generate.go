@@ -122,6 +122,21 @@ func NoRoute(virtualService string) string {
 	return "none: no route of VirtualService " + virtualService + " matches"
 }
 
+// RouteHeaderFor is the RouteHeader the generated proxy sends for the
+// model's decision ("" for a TLS failure, no answer, or a 503 without a
+// route).
+func RouteHeaderFor(d istio.Decision) string {
+	switch {
+	case d.Route != nil:
+		return d.Route.String()
+	case d.Outcome == istio.NoRoute && d.VirtualService != "":
+		return NoRoute(d.VirtualService)
+	case d.Outcome == istio.NoRoute && d.Server != nil:
+		return NoVirtualService(d.Server.Gateway)
+	}
+	return ""
+}
+
 // TooManyLines is the RouteHeader of the 431 for more than MaxHeaderLines
 // lines of a matched header.
 func TooManyLines(header string) string {

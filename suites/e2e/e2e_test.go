@@ -25,8 +25,8 @@ import (
 	"gitlab.wikimedia.org/repos/sre/pretrain-check/harness/check"
 	"gitlab.wikimedia.org/repos/sre/pretrain-check/harness/cluster"
 	"gitlab.wikimedia.org/repos/sre/pretrain-check/harness/contract"
+	"gitlab.wikimedia.org/repos/sre/pretrain-check/harness/differential"
 	"gitlab.wikimedia.org/repos/sre/pretrain-check/harness/images"
-	"gitlab.wikimedia.org/repos/sre/pretrain-check/harness/kindtarget"
 	"gitlab.wikimedia.org/repos/sre/pretrain-check/harness/probe"
 	"gitlab.wikimedia.org/repos/sre/pretrain-check/harness/report"
 	"gitlab.wikimedia.org/repos/sre/pretrain-check/harness/run"
@@ -112,21 +112,32 @@ func TestMain(m *testing.M) {
 
 // bringUp is the e2e-framework Setup: the replica from the images manifest.
 func bringUp(ctx context.Context, _ *envconf.Config) (context.Context, error) {
+	opts, err := replicaOptions()
+	if err != nil {
+		return ctx, err
+	}
+	replica, err = cluster.Up(ctx, append(opts,
+		cluster.WithKeep(keep != cluster.KeepNever), // a failed bring-up is a failure
+		cluster.WithReportDir(reportDir()),
+		cluster.WithLogger(logger),
+	)...)
+	return ctx, err
+}
+
+// replicaOptions locate the replica: the parent brings it up with them,
+// a child attaches to it.
+func replicaOptions() ([]cluster.Option, error) {
 	mpath := orDefault(envManifest, filepath.Join(root, "_output", "images.json"))
 	m, err := images.ReadManifest(mpath)
 	if err != nil {
-		return ctx, fmt.Errorf("e2e needs the images (go run ./cmd/pretrain-images): %w", err)
+		return nil, fmt.Errorf("e2e needs the images (go run ./cmd/pretrain-images): %w", err)
 	}
-	replica, err = cluster.Up(ctx,
+	return []cluster.Option{
 		cluster.WithName(orDefault(envCluster, cluster.DefaultName)),
 		cluster.WithConfigFile(filepath.Join(root, cluster.DefaultConfigFile)),
 		cluster.WithFixtures(filepath.Join(root, cluster.DefaultFixtures)),
 		cluster.WithImages(m.Images),
-		cluster.WithKeep(keep != cluster.KeepNever), // a failed bring-up is a failure
-		cluster.WithReportDir(reportDir()),
-		cluster.WithLogger(logger),
-	)
-	return ctx, err
+	}, nil
 }
 
 // tearDown is the e2e-framework Finish: it runs even after a panic.
@@ -153,10 +164,17 @@ func TestChildSuites(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tg, err := kindtarget.FromConfigFile(filepath.Join(root, cluster.DefaultConfigFile))
+	// Attached, not from the kind config alone: the ingress entries go to
+	// the gateway the parent generated, trusted by its CA.
+	opts, err := replicaOptions()
 	if err != nil {
 		t.Fatal(err)
 	}
+	attached, err := cluster.Attach(context.Background(), opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tg := attached.Target()
 	poll := check.DefaultPollConfig()
 	if v := os.Getenv(envChildPoll); v != "" {
 		if poll.Timeout, err = time.ParseDuration(v); err != nil {
@@ -365,7 +383,8 @@ func tail(out []byte, lines int) string {
 }
 
 // TestDNSResolvesClusterNamesOnly: inside the replica, cluster names
-// resolve and every other name is NXDOMAIN (the Corefile in
+// resolve, the mw-pretrain gateways' wmnet names are the ingress gateway's
+// Service, and every other name is NXDOMAIN (the Corefile in
 // fixtures/kind/configmaps/kube-system/coredns), so no proxy can send a
 // request outside the replica. With kubeadm's Corefile the outside names
 // resolve (the host's resolver answers; here, the sandbox's proxy address).
@@ -379,12 +398,72 @@ func TestDNSResolvesClusterNamesOnly(t *testing.T) {
 			t.Errorf("cluster name %s: expected addresses, got %v (%v)", name, addrs, err)
 		}
 	}
+	// The names production's clients dial the mw-pretrain gateways by are
+	// the replica's ingress gateway, and nothing else.
+	gw, err := replica.Resolve(ctx, "ingressgateway.pretrain-infra.svc.cluster.local")
+	if err != nil || len(gw) == 0 {
+		t.Fatalf("the ingress gateway's Service does not resolve: %v (%v)", gw, err)
+	}
+	for _, name := range []string{"mw-pretrain.discovery.wmnet", "mw-pretrain.svc.codfw.wmnet", "mw-pretrain-jobrunner.discovery.wmnet"} {
+		addrs, err := replica.Resolve(ctx, name)
+		if err != nil || !slices.Equal(addrs, gw) {
+			t.Errorf("gateway name %s: expected the gateway's Service %v, got %v (%v)", name, gw, addrs, err)
+		}
+	}
 	// Names a host resolver answers (the module proxy and Debian's mirror
-	// resolve on the machines this runs on), and production's own.
-	for _, name := range []string{"proxy.golang.org", "deb.debian.org", "en.wikipedia.org", "mw-pretrain.discovery.wmnet"} {
+	// resolve on the machines this runs on), production's names the replica
+	// does not serve, and near-misses of the ones it does.
+	for _, name := range []string{"proxy.golang.org", "deb.debian.org", "en.wikipedia.org", "mwdebug.discovery.wmnet",
+		"xmw-pretrain.discovery.wmnet", "mw-pretrain.discovery.wmnet.example.org", "mw-pretrain.svc.ulsfo.wmnet"} {
 		addrs, err := replica.Resolve(ctx, name)
 		if !errors.Is(err, cluster.ErrNoSuchName) {
 			t.Errorf("outside name %s: expected NXDOMAIN inside the replica, got %v (%v)", name, addrs, err)
 		}
+	}
+}
+
+// differentialSeed makes the generated requests reproducible; the haproxy
+// package's host proof uses its own.
+const differentialSeed = 20261130
+
+// TestGatewayDifferential: the replica's ingress gateway (HAProxy
+// generated from the routing input, in the cluster, behind its NodePort)
+// picks the destination the model picks (outcome, route, Deployment) for
+// every contract case of its entries and at least 300 generated requests
+// (hosts, SNIs, paths, methods, X-Wikimedia-Debug values, adversarial ones
+// included); each disagreement is printed with its request.
+func TestGatewayDifferential(t *testing.T) {
+	noteFailure(t)
+	gw, ok := replica.Gateway()
+	if !ok {
+		t.Fatal("the replica runs no generated ingress gateway")
+	}
+	c, err := contract.Default()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(runCtx, 5*time.Minute)
+	defer cancel()
+	rep, err := differential.Run(ctx, differential.Options{
+		Model: gw.Model, Contract: c, Addr: gw.Addr, Roots: gw.Roots, JoinedHeaders: gw.JoinedHeaders,
+		Seed: differentialSeed, Deployment: differential.PodDeployment(gw.Model),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("%d requests compared (%d contract cases, %d of %d generated), %d excluded; routes taken %d of %d",
+		rep.Compared, rep.Compared-rep.GeneratedCompared, rep.GeneratedCompared, rep.Generated, rep.ExcludedCount(), rep.Routes-len(rep.Untaken), rep.Routes)
+	if rep.GeneratedCompared < 300 {
+		t.Errorf("only %d generated requests compared, want at least 300", rep.GeneratedCompared)
+	}
+	if len(rep.Untaken) > 0 {
+		t.Errorf("routes no compared request took: %v", rep.Untaken)
+	}
+	for i, d := range rep.Disagreements {
+		if i == 20 {
+			t.Errorf("... and %d more disagreements", len(rep.Disagreements)-20)
+			break
+		}
+		t.Error(d)
 	}
 }
