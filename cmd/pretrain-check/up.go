@@ -29,6 +29,7 @@ type replicaFlags struct {
 	timeout   time.Duration
 	ingress   string
 	routes    routesFlags
+	edgeLua   string
 }
 
 func (f *replicaFlags) register(fl *pflag.FlagSet, withUp bool) {
@@ -48,6 +49,8 @@ func (f *replicaFlags) register(fl *pflag.FlagSet, withUp bool) {
 	fl.StringVar(&f.ingress, "ingress", cluster.IngressGateway,
 		`what serves the ingress and jobrunner-gateway entries: gateway (generated from --routes: one TLS listener on NodePort 30443, by SNI and Host) or objects (the Ingress objects of --fixtures on the ingress controllers; the edge, REST gateway and mesh still reach the gateway)`)
 	f.routes.register(fl)
+	fl.StringVar(&f.edgeLua, "edge-lua", "",
+		"the edge's X-Wikimedia-Debug routing script FILE, run unchanged in place of the project's own: a copy of production's x-wikimedia-debug-routing.lua (operations-puppet)")
 }
 
 // options are the cluster options the flags give; the image manifest must
@@ -87,6 +90,13 @@ func (f *replicaFlags) upOptions(stdin io.Reader) ([]cluster.Option, error) {
 		}
 		opts = append(opts, cluster.WithRoutes(in))
 	}
+	if f.edgeLua != "" {
+		data, err := os.ReadFile(f.edgeLua)
+		if err != nil {
+			return nil, fmt.Errorf("--edge-lua: %w", err)
+		}
+		opts = append(opts, cluster.WithEdgeLua(f.edgeLua, data))
+	}
 	return opts, nil
 }
 
@@ -107,7 +117,8 @@ func newUpCommand() *cobra.Command {
 		Long: `Create (or reuse) the kind cluster, load the images built by "make images",
 apply fixtures/kind and the ingress gateway generated from the routing input
 (--routes: "helm template" output of the mw-pretrain releases; default: the
-project's example), wait for every Deployment and probe every entry point
+project's example), with the edge running the X-Wikimedia-Debug script
+--edge-lua names (default: the project's own), wait for every Deployment and probe every entry point
 until it converges. One line per step. On failure or Ctrl-C: the failing step,
 diagnostics, and the cluster deleted unless --keep-on-failure. Then: run --target kind,
 and down.`,

@@ -82,8 +82,9 @@ func TestBundleAirgap(t *testing.T) {
 	}
 	// The ConfigMaps carry the proxy configs.
 	want := map[string][]string{
-		"pretrain-infra/edge-config":         {"edge.lua", "remap.config"},
+		"pretrain-infra/edge-config":         {"cdn.lua", "edge.lua", "remap.config", "xwd.lua"},
 		"pretrain-infra/rest-gateway-config": {"haproxy.cfg"},
+		"pretrain-infra/xwd-backends-config": {"haproxy.cfg"},
 		"mw-pretrain/mesh-proxy-config":      {"haproxy.cfg"},
 		"kube-system/coredns":                {"Corefile"},
 	}
@@ -440,7 +441,7 @@ func TestConfiguredDeployments(t *testing.T) {
 		got = append(got, d.String())
 	}
 	sort.Strings(got)
-	want := "mw-pretrain/mw-pretrain.eqiad.mesh-client,pretrain-infra/edge,pretrain-infra/rest-gateway"
+	want := "mw-pretrain/mw-pretrain.eqiad.mesh-client,pretrain-infra/edge,pretrain-infra/rest-gateway,pretrain-infra/xwd-backends"
 	if strings.Join(got, ",") != want {
 		t.Errorf("expected the proxies that mount ConfigMaps %s, got %s", want, strings.Join(got, ","))
 	}

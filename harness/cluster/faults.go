@@ -71,21 +71,21 @@ func kindFaults() map[string]kindFault {
 		"testwiki-not-diverted": {
 			made: "the edge sends testwiki's plain traffic to mw-web like any other wiki",
 			config: configEditOf("pretrain-infra", "edge-config", "edge.lua",
-				replace("  if host == TESTWIKI then\n    return proxy(UPSTREAM.ingress, 'miss')",
-					"  if host == TESTWIKI then\n    return proxy(UPSTREAM.web, 'miss')")),
+				replace("  if host == TESTWIKI then\n    return proxy(UPSTREAM.ingress)",
+					"  if host == TESTWIKI then\n    return proxy(UPSTREAM.web)")),
 			restarts: []deploymentRef{edge},
 		},
 		"other-wiki-diverted": {
 			made: "the edge sends every other wiki to the Pretrain ingress",
 			config: configEditOf("pretrain-infra", "edge-config", "edge.lua",
-				replace("  return proxy(UPSTREAM.web, 'miss')\nend", "  return proxy(UPSTREAM.ingress, 'miss')\nend")),
+				replace("  return proxy(UPSTREAM.web)\nend", "  return proxy(UPSTREAM.ingress)\nend")),
 			restarts: []deploymentRef{edge},
 		},
 		"xwd-scope-ignored": {
 			made: "the edge accepts an XWD backend whatever the Host's scope",
-			config: configEditOf("pretrain-infra", "edge-config", "edge.lua",
-				replace("local to = SCOPES[scope][backend]\n",
-					"local to = SCOPES[scope][backend] or SCOPES.pretrain[backend] or SCOPES.default[backend]\n")),
+			config: configEditOf("pretrain-infra", "edge-config", "xwd.lua",
+				replace("  local to = scope.backends[backend]\n",
+					"  local to = scope.backends[backend] or SCOPES[1].backends[backend] or DEFAULT_SCOPE.backends[backend]\n")),
 			restarts: []deploymentRef{edge},
 		},
 		"mesh-split-missing": {

@@ -49,9 +49,14 @@ const (
 	// gatewayInputKey records the routing input's sources (name and
 	// sha256), one per line: what the running gateway was generated from.
 	gatewayInputKey = "routing-input"
-	// caConfigMap holds the gateway's CA (ca.crt) in each namespace of a
-	// proxy that connects to the gateway.
+	// caConfigMap holds the replica's CA (ca.crt) in each namespace of a
+	// proxy that connects to the gateway or the XWD backends.
 	caConfigMap = "replica-ca"
+	// xwdBackendsSecret holds the certificate and key (xwd.pem) of the
+	// TLS listeners the edge reaches X-Wikimedia-Debug backends on
+	// (fixtures/kind/manifests/45-xwd-backends.yaml).
+	xwdBackendsSecret  = "xwd-backends-tls"
+	xwdBackendsCertKey = "xwd.pem"
 	// gatewayEntriesKey records what serves the ingress entry points.
 	gatewayEntriesKey = "ingress-entries"
 	// podsPort is the stubs' container port.
@@ -131,15 +136,6 @@ func gatewayObjects(in *routing.Input, b bundle, haproxyImage string, tlsFiles g
 		ObjectMeta: gatewayMeta(gatewaySecret, hash),
 		StringData: data,
 	}
-	// The proxies that reach the gateway (edge, REST gateway, mesh) verify
-	// it against the CA, mounted from a ConfigMap in their namespace.
-	for _, ns := range caNamespaces {
-		objs = append(objs, mustObject(&corev1.ConfigMap{
-			TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "ConfigMap"},
-			ObjectMeta: metav1.ObjectMeta{Name: caConfigMap, Namespace: ns, Labels: partOf()},
-			Data:       map[string]string{gatewayCAKey: string(tlsFiles.ca)},
-		}, "generated: the CA of the ingress gateway's certificate"))
-	}
 	objs = append(objs, mustObject(secret, "generated: the ingress gateway's haproxy.cfg and certificate"))
 	objs = append(objs, mustObject(gatewayDeployment(haproxyImage, hash), "generated: the ingress gateway"))
 	objs = append(objs, mustObject(gatewayService(), "generated: the ingress gateway's NodePort"))
@@ -179,7 +175,7 @@ type gatewayTLS struct {
 }
 
 // newGatewayTLS is a fresh CA and a certificate for the Gateways' hosts.
-func newGatewayTLS(m *istio.Model) (gatewayTLS, *x509.CertPool, error) {
+func newGatewayTLS(m *istio.Model) (gatewayTLS, *tlsca.CA, error) {
 	ca, err := tlsca.ForServerNames(m.ServerNames())
 	if err != nil {
 		return gatewayTLS{}, nil, err
@@ -188,7 +184,45 @@ func newGatewayTLS(m *istio.Model) (gatewayTLS, *x509.CertPool, error) {
 	if err != nil {
 		return gatewayTLS{}, nil, err
 	}
-	return gatewayTLS{certKey: certKey, ca: ca.CertPEM}, ca.Pool, nil
+	return gatewayTLS{certKey: certKey, ca: ca.CertPEM}, ca, nil
+}
+
+// xwdBackendHosts are the names the XWD backends' certificate is issued
+// for: production's edge sends the request's Host as SNI and verifies the
+// name, so these are the wiki hosts, not the backends' own names.
+var xwdBackendHosts = []string{
+	"wikipedia.org", "*.wikipedia.org", "*.wikimedia.org", "*.wikidata.org", "*.wiktionary.org",
+	"*.wikibooks.org", "*.wikinews.org", "*.wikiquote.org", "*.wikisource.org", "*.wikiversity.org",
+	"*.wikivoyage.org", "*.mediawiki.org", "*.wikifunctions.org",
+}
+
+// tlsObjects are what the replica's proxies need of its CA before they
+// start: the CA in the namespace of every proxy that connects to the
+// gateway or the XWD backends (edge, REST gateway, mesh), and the XWD
+// backends' certificate.
+func tlsObjects(ca *tlsca.CA) ([]object, error) {
+	var objs []object
+	for _, ns := range caNamespaces {
+		objs = append(objs, mustObject(&corev1.ConfigMap{
+			TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "ConfigMap"},
+			ObjectMeta: metav1.ObjectMeta{Name: caConfigMap, Namespace: ns, Labels: partOf()},
+			Data:       map[string]string{gatewayCAKey: string(ca.CertPEM)},
+		}, "generated: the replica's CA"))
+	}
+	cert, err := ca.Issue(xwdBackendHosts...)
+	if err != nil {
+		return nil, err
+	}
+	certKey, err := tlsca.CertKeyPEM(cert)
+	if err != nil {
+		return nil, err
+	}
+	objs = append(objs, mustObject(&corev1.Secret{
+		TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "Secret"},
+		ObjectMeta: metav1.ObjectMeta{Name: xwdBackendsSecret, Namespace: gatewayNamespace, Labels: partOf()},
+		StringData: map[string]string{xwdBackendsCertKey: string(certKey)},
+	}, "generated: the XWD backends' certificate"))
+	return objs, nil
 }
 
 // podsService selects the replica's pods of one Deployment by the stub
@@ -319,31 +353,28 @@ func (r *Replica) planGateway() error {
 	if err != nil {
 		return fmt.Errorf("generate the ingress gateway: model the routing input: %w", err)
 	}
-	files, roots, err := newGatewayTLS(m)
+	files, ca, err := newGatewayTLS(m)
 	if err != nil {
 		return fmt.Errorf("generate the ingress gateway: %w", err)
 	}
+	early, err := tlsObjects(ca)
+	if err != nil {
+		return fmt.Errorf("generate the replica's certificates: %w", err)
+	}
+	roots := ca.Pool
 	files.entries = r.opts.ingress
 	objs, cfg, err := gatewayObjects(in, r.bundle, r.opts.images[ImageHAProxy], files)
 	if err != nil {
 		return fmt.Errorf("generate the ingress gateway: %w", err)
 	}
 	r.gateway = &Gateway{Model: m, Addr: r.target.GatewayAddr(), Roots: roots, JoinedHeaders: cfg.JoinedHeaders}
-	// The CA ConfigMaps go right after the Namespaces: the proxies that
-	// mount them are created before the gateway's own objects.
-	var cms, rest []object
-	for _, o := range objs {
-		if o.u.GetKind() == "ConfigMap" {
-			cms = append(cms, o)
-		} else {
-			rest = append(rest, o)
-		}
-	}
+	// The CA and certificates go right after the Namespaces: the proxies
+	// that mount them are created before the gateway's own objects.
 	i := 0
 	for i < len(r.bundle.objects) && r.bundle.objects[i].u.GetKind() == "Namespace" {
 		i++
 	}
-	r.bundle.objects = slices.Concat(r.bundle.objects[:i], cms, r.bundle.objects[i:], rest)
+	r.bundle.objects = slices.Concat(r.bundle.objects[:i], early, r.bundle.objects[i:], objs)
 	if !slices.Contains(r.bundle.images, ImageHAProxy) {
 		r.bundle.images = append(r.bundle.images, ImageHAProxy)
 	}

@@ -28,7 +28,7 @@ func TestGatewayObjectsFromTheExample(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	files, _, err := newGatewayTLS(m)
+	files, ca, err := newGatewayTLS(m)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -36,6 +36,11 @@ func TestGatewayObjectsFromTheExample(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	early, err := tlsObjects(ca)
+	if err != nil {
+		t.Fatal(err)
+	}
+	objs = append(early, objs...)
 	byRef := map[string]*unstructured.Unstructured{}
 	for _, o := range objs {
 		byRef[o.u.GetKind()+" "+o.u.GetNamespace()+"/"+o.u.GetName()] = o.u

@@ -110,8 +110,20 @@ type configMap struct {
 	hash                 string
 }
 
-// readConfigMaps reads <fixtures>/configmaps/<namespace>/<name>/<key>.
-func readConfigMaps(fixtures string) (map[string]*configMap, error) {
+// configFile replaces one ConfigMap key's file: a user's input in place of
+// the fixture (up --edge-lua).
+type configFile struct {
+	path string // "<namespace>/<name>/<key>", the key's file under configmaps/
+	data []byte
+}
+
+// readConfigMaps reads <fixtures>/configmaps/<namespace>/<name>/<key>,
+// each override in place of its file (which must exist).
+func readConfigMaps(fixtures string, overrides ...configFile) (map[string]*configMap, error) {
+	replaced := map[string][]byte{}
+	for _, o := range overrides {
+		replaced[filepath.Join(fixtures, configMapsDir, filepath.FromSlash(o.path))] = o.data
+	}
 	root := filepath.Join(fixtures, configMapsDir)
 	dirs, err := filepath.Glob(filepath.Join(root, "*", "*"))
 	if err != nil {
@@ -136,9 +148,14 @@ func readConfigMaps(fixtures string) (map[string]*configMap, error) {
 			if e.IsDir() {
 				return nil, fmt.Errorf("read configmap %q: %q is a directory (keys are files)", dir, e.Name())
 			}
-			b, err := os.ReadFile(filepath.Join(dir, e.Name()))
+			path := filepath.Join(dir, e.Name())
+			b, err := os.ReadFile(path)
 			if err != nil {
 				return nil, fmt.Errorf("read configmap %q: %w", dir, err)
+			}
+			if data, ok := replaced[path]; ok {
+				b = data
+				delete(replaced, path)
 			}
 			cm.data[e.Name()] = string(b)
 			fmt.Fprintf(h, "%s\x00%d\x00", e.Name(), len(b))
@@ -149,6 +166,9 @@ func readConfigMaps(fixtures string) (map[string]*configMap, error) {
 		}
 		cm.hash = hex.EncodeToString(h.Sum(nil))[:16]
 		out[cm.namespace+"/"+cm.name] = cm
+	}
+	for path := range replaced {
+		return nil, fmt.Errorf("replace %q: no such ConfigMap key in the fixtures", path)
 	}
 	return out, nil
 }
@@ -183,12 +203,12 @@ func (cm *configMap) object() (object, error) {
 // configmaps/, then every other object in file order. It reports every
 // problem at once: unknown images or ConfigMaps, bad YAML, objects
 // without kind or name.
-func loadBundle(fixtures, profile, ingress string, images map[string]string) (bundle, error) {
+func loadBundle(fixtures, profile, ingress string, images map[string]string, overrides ...configFile) (bundle, error) {
 	files, err := manifestFiles(fixtures, profile)
 	if err != nil {
 		return bundle{}, err
 	}
-	cms, err := readConfigMaps(fixtures)
+	cms, err := readConfigMaps(fixtures, overrides...)
 	if err != nil {
 		return bundle{}, err
 	}

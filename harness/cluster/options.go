@@ -52,7 +52,12 @@ type options struct {
 	logger     io.Writer
 	ingress    string
 	routes     *routing.Input
+	edgeLua    *configFile
 }
+
+// EdgeXWDScript is the edge's X-Wikimedia-Debug routing script, the key of
+// its ConfigMap that WithEdgeLua replaces.
+const EdgeXWDScript = "pretrain-infra/edge-config/xwd.lua"
 
 // Ingress modes: what serves the ingress and jobrunner-gateway entries.
 const (
@@ -144,6 +149,22 @@ func WithIngress(mode string) Option {
 // releases); nil means the project's example (fixtures/routes).
 func WithRoutes(in *routing.Input) Option {
 	return func(o *options) error { o.routes = in; return nil }
+}
+
+// WithEdgeLua runs a tslua remap script in place of the edge's own
+// X-Wikimedia-Debug routing (EdgeXWDScript), unchanged: a copy of
+// production's x-wikimedia-debug-routing.lua (operations-puppet). It runs
+// between the CDN's script and the edge's other routing, with https as the
+// scheme of the backends it names; the replica answers production's names
+// and ports for them.
+func WithEdgeLua(name string, script []byte) Option {
+	return func(o *options) error {
+		if len(script) == 0 {
+			return fmt.Errorf("edge Lua %s: empty", name)
+		}
+		o.edgeLua = &configFile{path: EdgeXWDScript, data: script}
+		return nil
+	}
 }
 
 // WithNodeImage is the kind node image (same as WithImages ImageNode).

@@ -11,6 +11,7 @@ package cluster
 
 import (
 	"bytes"
+	"crypto/tls"
 	"fmt"
 	"io"
 	"net"
@@ -23,6 +24,7 @@ import (
 	"time"
 
 	"gitlab.wikimedia.org/repos/sre/pretrain-check/harness/proctest"
+	"gitlab.wikimedia.org/repos/sre/pretrain-check/harness/tlsca"
 )
 
 // upstream is a named stand-in for whatever a proxy forwards to.
@@ -37,6 +39,11 @@ func startUpstream(t *testing.T, name string) upstream {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return startUpstreamOn(t, name, ln)
+}
+
+func startUpstreamOn(t *testing.T, name string, ln net.Listener) upstream {
+	t.Helper()
 	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		io.Copy(io.Discard, r.Body)
 		h := w.Header()
@@ -52,6 +59,22 @@ func startUpstream(t *testing.T, name string) upstream {
 	go srv.Serve(ln)
 	t.Cleanup(func() { srv.Close() })
 	return upstream{name: name, addr: ln.Addr().String()}
+}
+
+// startTLSUpstream is startUpstream over TLS on a fixed address, with a
+// certificate from ca for the wiki hosts (the edge sends the Host as SNI).
+func startTLSUpstream(t *testing.T, name, addr string, ca *tlsca.CA) upstream {
+	t.Helper()
+	cert, err := ca.Issue(xwdBackendHosts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := tls.Listen("tcp", addr, &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12})
+	if err != nil {
+		t.Fatalf("listen on %s for %s (the edge's script names this port): %v", addr, name, err)
+	}
+	plain := startUpstreamOn(t, name, ln)
+	return plain
 }
 
 type answer struct {
@@ -84,14 +107,69 @@ func edgeFixture(t *testing.T, rel string) string {
 	return filepath.Join(fixtures(t), "configmaps", rel)
 }
 
-// startEdge runs traffic_server from a private runroot whose config
-// directory holds the packaged defaults plus the replica's remap.config
-// and edge.lua.
-func startEdge(t *testing.T, ups map[string]upstream) (string, *proctest.Output) {
-	return startEdgeWith(t, ups, edgeFixture(t, "pretrain-infra/edge-config/edge.lua"))
+// edgeScripts are the edge's remap chain (remap.config), by ConfigMap key.
+var edgeScripts = []string{"cdn.lua", "xwd.lua", "edge.lua"}
+
+// edgeUpstream is where the edge reaches an upstream: plain HTTP on a free
+// port, or, as in the cluster, by production's name on its fixed port over
+// TLS (the ports xwd.lua names; 127.0.0.1 through a hosts file).
+type edgeUpstream struct {
+	name string
+	tls  string // host:port dialled over TLS; "" for plain HTTP
 }
 
-func startEdgeWith(t *testing.T, ups map[string]upstream, lua string) (string, *proctest.Output) {
+var edgeUpstreamList = []edgeUpstream{
+	{"ingress", "mw-pretrain.discovery.wmnet:30443"},
+	{"rest-gateway", ""},
+	{"mw-web", ""},
+	{"mw-debug", "mwdebug.discovery.wmnet:4444"},
+	{"mw-debug-next", "mwdebug-next.discovery.wmnet:4453"},
+	{"mw-experimental", "mw-experimental.eqiad.wmnet:4456"},
+	{"mw-parsoid", "mw-parsoid.eqiad.wmnet:4452"},
+}
+
+// xwdNames are every name xwd.lua (and production's script) routes to.
+var xwdNames = []string{
+	"mw-pretrain.discovery.wmnet", "mw-pretrain.svc.eqiad.wmnet", "mw-pretrain.svc.codfw.wmnet",
+	"mwdebug.discovery.wmnet", "mwdebug.svc.eqiad.wmnet", "mwdebug.svc.codfw.wmnet",
+	"mwdebug-next.discovery.wmnet", "mwdebug-next.svc.eqiad.wmnet", "mwdebug-next.svc.codfw.wmnet",
+	"mw-experimental.eqiad.wmnet", "mw-experimental.codfw.wmnet", "mw-parsoid.eqiad.wmnet", "mw-parsoid.codfw.wmnet",
+}
+
+// edgeEnv is a running edge's world: its upstreams and the CA they serve
+// with.
+type edgeEnv struct {
+	ups map[string]upstream
+	ca  *tlsca.CA
+}
+
+// startEdgeUpstreams starts the edge's upstreams; the TLS ones on their
+// fixed ports (free on the host: the replica's are inside its node).
+func startEdgeUpstreams(t *testing.T) edgeEnv {
+	t.Helper()
+	ca, err := tlsca.New(xwdBackendHosts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	env := edgeEnv{ups: map[string]upstream{}, ca: ca}
+	for _, u := range edgeUpstreamList {
+		if u.tls == "" {
+			env.ups[u.name] = startUpstream(t, u.name)
+			continue
+		}
+		_, port, _ := net.SplitHostPort(u.tls)
+		env.ups[u.name] = startTLSUpstream(t, u.name, "127.0.0.1:"+port, ca)
+	}
+	return env
+}
+
+// startEdge runs traffic_server from a private runroot whose config
+// directory holds the packaged defaults plus the replica's remap.config
+// and scripts; replace maps a script's key to another file (a fault's
+// edit, a user's XWD script). PRETRAIN_EDGE_LUA names a copy of
+// production's x-wikimedia-debug-routing.lua to run as xwd.lua, as `up
+// --edge-lua` does.
+func startEdge(t *testing.T, env edgeEnv, replace map[string]string) (string, *proctest.Output) {
 	t.Helper()
 	if _, err := os.Stat("/etc/trafficserver/records.config"); err != nil {
 		t.Skipf("trafficserver not installed: %v", err)
@@ -110,8 +188,28 @@ func startEdgeWith(t *testing.T, ups map[string]upstream, lua string) (string, *
 	if err != nil {
 		t.Fatal(err)
 	}
-	remap = bytes.ReplaceAll(remap, []byte("/etc/trafficserver/edge.lua"), []byte(lua))
+	for _, key := range edgeScripts {
+		path := edgeFixture(t, "pretrain-infra/edge-config/"+key)
+		if key == "xwd.lua" && os.Getenv("PRETRAIN_EDGE_LUA") != "" {
+			path = os.Getenv("PRETRAIN_EDGE_LUA")
+		}
+		if p, ok := replace[key]; ok {
+			path = p
+		}
+		remap = bytes.ReplaceAll(remap, []byte("/etc/trafficserver/"+key), []byte(path))
+	}
 	if err := os.WriteFile(filepath.Join(etc, "remap.config"), remap, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var hosts strings.Builder
+	for _, n := range xwdNames {
+		fmt.Fprintf(&hosts, "127.0.0.1 %s\n", n)
+	}
+	if err := os.WriteFile(filepath.Join(root, "hosts"), []byte(hosts.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	caFile, err := env.ca.WriteCAFile(root)
+	if err != nil {
 		t.Fatal(err)
 	}
 	runroot := fmt.Sprintf(`prefix: /usr
@@ -133,7 +231,7 @@ cachedir: %[1]s/cache
 	}
 	addr := proctest.FreeAddr(t)
 	_, port, _ := net.SplitHostPort(addr)
-	env := []string{
+	vars := []string{
 		// The Deployment's records (fixtures/kind/manifests/40-edge.yaml).
 		"PROXY_CONFIG_HTTP_SERVER_PORTS=" + port,
 		"PROXY_CONFIG_URL_REMAP_PRISTINE_HOST_HDR=1",
@@ -143,17 +241,28 @@ cachedir: %[1]s/cache
 		"PROXY_CONFIG_DIAGS_OUTPUT_NOTE=E",
 		"PROXY_CONFIG_DIAGS_OUTPUT_WARNING=E",
 		"PROXY_CONFIG_DIAGS_OUTPUT_ERROR=E",
+		"PROXY_CONFIG_SSL_CLIENT_CA_CERT_PATH=" + filepath.Dir(caFile),
+		"PROXY_CONFIG_SSL_CLIENT_CA_CERT_FILENAME=" + filepath.Base(caFile),
+		"PROXY_CONFIG_SSL_CLIENT_VERIFY_SERVER_POLICY=ENFORCED",
+		// The cluster's DNS answers production's names; here a hosts file,
+		// and no nameserver (a closed port on 127.0.0.1): no query leaves.
+		"PROXY_CONFIG_HOSTDB_HOST_FILE_PATH=" + filepath.Join(root, "hosts"),
+		"PROXY_CONFIG_DNS_NAMESERVERS=127.0.0.1:9",
 		"PROXY_CONFIG_ADMIN_USER_ID=#-1", // stay the test's user
 		"EDGE_NAME=edge-test",
-		"EDGE_UPSTREAM_INGRESS=" + ups["ingress"].addr,
-		"EDGE_UPSTREAM_REST_GATEWAY=" + ups["rest-gateway"].addr,
-		"EDGE_UPSTREAM_MW_WEB=" + ups["mw-web"].addr,
-		"EDGE_UPSTREAM_MW_DEBUG=" + ups["mw-debug"].addr,
-		"EDGE_UPSTREAM_MW_DEBUG_NEXT=" + ups["mw-debug-next"].addr,
-		"EDGE_UPSTREAM_MW_EXPERIMENTAL=" + ups["mw-experimental"].addr,
-		"EDGE_UPSTREAM_MW_PARSOID=" + ups["mw-parsoid"].addr,
+		"EDGE_UPSTREAM_INGRESS=https://" + edgeUpstreamList[0].tls,
+		"EDGE_UPSTREAM_REST_GATEWAY=" + env.ups["rest-gateway"].addr,
+		"EDGE_UPSTREAM_MW_WEB=" + env.ups["mw-web"].addr,
 	}
-	out := proctest.Start(t, env, addr, "traffic_server", "--run-root="+filepath.Join(root, "runroot.yaml"))
+	out := proctest.Start(t, vars, addr, "traffic_server", "--run-root="+filepath.Join(root, "runroot.yaml"))
+	// ATS loads the hosts file after it starts listening: wait until a
+	// name resolves (an XWD request to mw-debug), or give up and let the
+	// cases say what they get.
+	for deadline := time.Now().Add(15 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		if a := send(t, addr, "GET", "en.wikipedia.org", "/wiki/Main_Page", "X-Wikimedia-Debug", "backend=k8s-mwdebug"); a.header.Get("X-Upstream") != "" {
+			break
+		}
+	}
 	return addr, out
 }
 
@@ -168,12 +277,8 @@ func upstreams(t *testing.T, names ...string) map[string]upstream {
 // routingMsg is the body of the edge's 400 (production sends no header).
 const routingMsg = "x-wikimedia-debug-routing: no match found for the backend specified in X-Wikimedia-Debug (scope: %s)"
 
-// edgeUpstreams are the upstreams edge.lua needs.
-var edgeUpstreams = []string{"ingress", "rest-gateway", "mw-web", "mw-debug", "mw-debug-next", "mw-experimental", "mw-parsoid"}
-
 func TestProxiesEdge(t *testing.T) {
-	ups := upstreams(t, edgeUpstreams...)
-	edge, edgeLog := startEdge(t, ups)
+	edge, edgeLog := startEdge(t, startEdgeUpstreams(t), nil)
 	for _, tc := range []struct {
 		name, method, host, path, xwd string
 		to                            string // upstream; "" for the edge's own answer
@@ -221,7 +326,7 @@ func TestProxiesEdge(t *testing.T) {
 			}
 			a := send(t, edge, tc.method, tc.host, tc.path, hs...)
 			if a.status != tc.status {
-				t.Errorf("expected status %d, got %d", tc.status, a.status)
+				t.Errorf("expected status %d, got %d: %.300s", tc.status, a.status, a.body)
 			}
 			if got := a.header.Get("X-Upstream"); got != tc.to {
 				t.Errorf("expected upstream %q, got %q", tc.to, got)
@@ -230,8 +335,9 @@ func TestProxiesEdge(t *testing.T) {
 				if got := a.header.Get("Server"); got != tc.to {
 					t.Errorf("expected the upstream's Server %q passed through, got %q", tc.to, a.header.Values("Server"))
 				}
-				if got := a.header.Get("X-Seen-Host"); got != tc.host {
-					t.Errorf("expected the upstream to see Host %q, got %q", tc.host, got)
+				// The CDN has normalised the Host (cdn.lua).
+				if got, want := a.header.Get("X-Seen-Host"), strings.TrimSuffix(strings.ToLower(strings.TrimSuffix(tc.host, ":443")), "."); got != want {
+					t.Errorf("expected the upstream to see Host %q, got %q", want, got)
 				}
 				if got := a.header.Get("X-Seen-XWD"); got != tc.xwd {
 					t.Errorf("expected the upstream to see XWD %q, got %q", tc.xwd, got)
@@ -257,8 +363,8 @@ func TestProxiesEdge(t *testing.T) {
 		})
 	}
 	edgeLogged(t, edgeLog,
-		`NOTE: edge: GET test.wikipedia.org/wiki/Main_Page xwd="" -> ingress (miss)`,
-		`NOTE: edge: GET en.wikipedia.org/wiki/Main_Page xwd="backend=k8s-mw-pretrain" -> 400 (x-wikimedia-debug-routing: no match found for the backend specified in X-Wikimedia-Debug (scope: default))`)
+		`NOTE: edge: GET test.wikipedia.org/wiki/Main_Page xwd="" -> ingress`,
+		`NOTE: edge: GET test.wikipedia.org/w/rest.php/v1/page/Main_Page xwd="backend=k8s-mwdebug" -> rest-gateway`)
 }
 
 // edgeLogged checks edge.lua's one-line decision log (NOTEs on stderr).
@@ -436,7 +542,7 @@ func TestProxiesFaults(t *testing.T) {
 			var addr string
 			switch f.config.name {
 			case "edge-config":
-				addr, _ = startEdgeWith(t, upstreams(t, edgeUpstreams...), path)
+				addr, _ = startEdge(t, startEdgeUpstreams(t), map[string]string{f.config.key: path})
 			case "rest-gateway-config":
 				ups := upstreams(t, "ingress", "mw-debug", "mw-api-ext")
 				addr = proctest.FreeAddr(t)

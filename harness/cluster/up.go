@@ -159,7 +159,11 @@ func newReplica(o options) (*Replica, error) {
 	if err != nil {
 		return nil, fmt.Errorf("kind config %q: %w", o.configFile, err)
 	}
-	b, err := loadBundle(o.fixtures, o.profile, o.ingress, o.images)
+	var overrides []configFile
+	if o.edgeLua != nil {
+		overrides = append(overrides, *o.edgeLua)
+	}
+	b, err := loadBundle(o.fixtures, o.profile, o.ingress, o.images, overrides...)
 	if err != nil {
 		return nil, err
 	}

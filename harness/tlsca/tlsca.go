@@ -30,6 +30,9 @@ type CA struct {
 	Pool *x509.CertPool
 	// Server is the leaf certificate and key for the names.
 	Server tls.Certificate
+
+	key  *ecdsa.PrivateKey
+	cert *x509.Certificate
 }
 
 // New makes a CA and a server certificate for names (DNS names or IPs),
@@ -58,15 +61,36 @@ func New(names ...string) (*CA, error) {
 		return nil, fmt.Errorf("parse CA certificate: %w", err)
 	}
 
+	pool := x509.NewCertPool()
+	pool.AddCert(caCert)
+	ca := &CA{
+		CertPEM: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER}),
+		Pool:    pool,
+		key:     caKey,
+		cert:    caCert,
+	}
+	if ca.Server, err = ca.Issue(names...); err != nil {
+		return nil, err
+	}
+	return ca, nil
+}
+
+// Issue signs another server certificate, for names (DNS names, wildcards
+// or IPs), valid as long as the CA.
+func (ca *CA) Issue(names ...string) (tls.Certificate, error) {
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
-		return nil, fmt.Errorf("generate server key: %w", err)
+		return tls.Certificate{}, fmt.Errorf("generate server key: %w", err)
+	}
+	serial, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 62))
+	if err != nil {
+		return tls.Certificate{}, fmt.Errorf("draw a serial number: %w", err)
 	}
 	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(2),
+		SerialNumber: serial.Add(serial, big.NewInt(2)),
 		Subject:      pkix.Name{CommonName: "pretrain-check server"},
-		NotBefore:    now.Add(-time.Hour),
-		NotAfter:     now.Add(24 * time.Hour),
+		NotBefore:    ca.cert.NotBefore,
+		NotAfter:     ca.cert.NotAfter,
 		KeyUsage:     x509.KeyUsageDigitalSignature,
 		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
 	}
@@ -77,17 +101,11 @@ func New(names ...string) (*CA, error) {
 			tmpl.DNSNames = append(tmpl.DNSNames, n)
 		}
 	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, caCert, &key.PublicKey, caKey)
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.cert, &key.PublicKey, ca.key)
 	if err != nil {
-		return nil, fmt.Errorf("create server certificate: %w", err)
+		return tls.Certificate{}, fmt.Errorf("create server certificate: %w", err)
 	}
-	pool := x509.NewCertPool()
-	pool.AddCert(caCert)
-	return &CA{
-		CertPEM: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER}),
-		Pool:    pool,
-		Server:  tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key},
-	}, nil
+	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}, nil
 }
 
 // ForServerNames is a CA and a serving certificate for the hosts Istio
@@ -117,18 +135,22 @@ func (ca *CA) WriteCAFile(dir string) (string, error) {
 
 // ServerPEM is the server certificate followed by its key, PEM-encoded,
 // as a proxy such as HAProxy reads them from one file.
-func (ca *CA) ServerPEM() ([]byte, error) {
-	key, ok := ca.Server.PrivateKey.(*ecdsa.PrivateKey)
+func (ca *CA) ServerPEM() ([]byte, error) { return CertKeyPEM(ca.Server) }
+
+// CertKeyPEM is a certificate (chain) followed by its ECDSA key,
+// PEM-encoded.
+func CertKeyPEM(c tls.Certificate) ([]byte, error) {
+	key, ok := c.PrivateKey.(*ecdsa.PrivateKey)
 	if !ok {
-		return nil, fmt.Errorf("encode server key: %T is not an ECDSA key", ca.Server.PrivateKey)
+		return nil, fmt.Errorf("encode server key: %T is not an ECDSA key", c.PrivateKey)
 	}
 	der, err := x509.MarshalECPrivateKey(key)
 	if err != nil {
 		return nil, fmt.Errorf("encode server key: %w", err)
 	}
 	var out []byte
-	for _, c := range ca.Server.Certificate {
-		out = append(out, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: c})...)
+	for _, der := range c.Certificate {
+		out = append(out, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})...)
 	}
 	return append(out, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: der})...), nil
 }

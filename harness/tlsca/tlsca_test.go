@@ -1,6 +1,7 @@
 package tlsca
 
 import (
+	"crypto/x509"
 	"os"
 	"path/filepath"
 	"strings"
@@ -34,5 +35,38 @@ func TestClientConfig(t *testing.T) {
 	cfg, err = ClientConfig(good)
 	if err != nil || cfg.RootCAs == nil {
 		t.Fatalf("a CA file: want it in the roots, got %v", err)
+	}
+}
+
+// A second certificate from the same CA verifies against its pool for its
+// names, and only for them.
+func TestIssue(t *testing.T) {
+	ca, err := New("gateway.example")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := ca.Issue("*.wikipedia.org")
+	if err != nil {
+		t.Fatal(err)
+	}
+	leaf, err := x509.ParseCertificate(c.Certificate[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := leaf.Verify(x509.VerifyOptions{Roots: ca.Pool, DNSName: "en.wikipedia.org"}); err != nil {
+		t.Errorf("en.wikipedia.org: %v", err)
+	}
+	if _, err := leaf.Verify(x509.VerifyOptions{Roots: ca.Pool, DNSName: "gateway.example"}); err == nil {
+		t.Error("the issued certificate verified for a name it was not issued for")
+	}
+	other, err := New("x.example")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := leaf.Verify(x509.VerifyOptions{Roots: other.Pool, DNSName: "en.wikipedia.org"}); err == nil {
+		t.Error("the issued certificate verified against another CA")
+	}
+	if pemBytes, err := CertKeyPEM(c); err != nil || !strings.Contains(string(pemBytes), "EC PRIVATE KEY") {
+		t.Errorf("CertKeyPEM: %v", err)
 	}
 }

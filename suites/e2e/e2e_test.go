@@ -383,8 +383,9 @@ func tail(out []byte, lines int) string {
 }
 
 // TestDNSResolvesClusterNamesOnly: inside the replica, cluster names
-// resolve, the mw-pretrain gateways' wmnet names are the ingress gateway's
-// Service, and every other name is NXDOMAIN (the Corefile in
+// resolve, the production names the replica serves (the mw-pretrain
+// gateways', the XWD backends') are its Services, and every other name is
+// NXDOMAIN (the Corefile in
 // fixtures/kind/configmaps/kube-system/coredns), so no proxy can send a
 // request outside the replica. With kubeadm's Corefile the outside names
 // resolve (the host's resolver answers; here, the sandbox's proxy address).
@@ -398,23 +399,29 @@ func TestDNSResolvesClusterNamesOnly(t *testing.T) {
 			t.Errorf("cluster name %s: expected addresses, got %v (%v)", name, addrs, err)
 		}
 	}
-	// The names production's clients dial the mw-pretrain gateways by are
-	// the replica's ingress gateway, and nothing else.
-	gw, err := replica.Resolve(ctx, "ingressgateway.pretrain-infra.svc.cluster.local")
-	if err != nil || len(gw) == 0 {
-		t.Fatalf("the ingress gateway's Service does not resolve: %v (%v)", gw, err)
-	}
-	for _, name := range []string{"mw-pretrain.discovery.wmnet", "mw-pretrain.svc.codfw.wmnet", "mw-pretrain-jobrunner.discovery.wmnet"} {
-		addrs, err := replica.Resolve(ctx, name)
-		if err != nil || !slices.Equal(addrs, gw) {
-			t.Errorf("gateway name %s: expected the gateway's Service %v, got %v (%v)", name, gw, addrs, err)
+	// Production's names the replica serves are its own Services, and
+	// nothing else: the mw-pretrain gateways' (the ingress gateway) and the
+	// XWD backends' (their TLS listeners).
+	for svc, names := range map[string][]string{
+		"ingressgateway.pretrain-infra.svc.cluster.local": {"mw-pretrain.discovery.wmnet", "mw-pretrain.svc.codfw.wmnet", "mw-pretrain-jobrunner.discovery.wmnet"},
+		"xwd-backends.pretrain-infra.svc.cluster.local":   {"mwdebug.discovery.wmnet", "mwdebug-next.svc.eqiad.wmnet", "mw-experimental.codfw.wmnet", "mw-parsoid.eqiad.wmnet"},
+	} {
+		want, err := replica.Resolve(ctx, svc)
+		if err != nil || len(want) == 0 {
+			t.Fatalf("Service %s does not resolve: %v (%v)", svc, want, err)
+		}
+		for _, name := range names {
+			addrs, err := replica.Resolve(ctx, name)
+			if err != nil || !slices.Equal(addrs, want) {
+				t.Errorf("production name %s: expected Service %s %v, got %v (%v)", name, svc, want, addrs, err)
+			}
 		}
 	}
 	// Names a host resolver answers (the module proxy and Debian's mirror
 	// resolve on the machines this runs on), production's names the replica
 	// does not serve, and near-misses of the ones it does.
-	for _, name := range []string{"proxy.golang.org", "deb.debian.org", "en.wikipedia.org", "mwdebug.discovery.wmnet",
-		"xmw-pretrain.discovery.wmnet", "mw-pretrain.discovery.wmnet.example.org", "mw-pretrain.svc.ulsfo.wmnet"} {
+	for _, name := range []string{"proxy.golang.org", "deb.debian.org", "en.wikipedia.org", "mwdebug1001.eqiad.wmnet",
+		"xmw-pretrain.discovery.wmnet", "mw-pretrain.discovery.wmnet.example.org", "mw-pretrain.svc.ulsfo.wmnet", "mw-parsoid.discovery.wmnet"} {
 		addrs, err := replica.Resolve(ctx, name)
 		if !errors.Is(err, cluster.ErrNoSuchName) {
 			t.Errorf("outside name %s: expected NXDOMAIN inside the replica, got %v (%v)", name, addrs, err)
