@@ -19,17 +19,18 @@ import (
 // replicaFlags locate the kind replica; up, down and run --target kind
 // share them. Paths default to the repository layout.
 type replicaFlags struct {
-	name      string
-	config    string
-	fixtures  string
-	manifest  string
-	profile   string
-	reportDir string
-	keep      bool
-	timeout   time.Duration
-	ingress   string
-	routes    routesFlags
-	edgeLua   string
+	name       string
+	config     string
+	fixtures   string
+	manifest   string
+	profile    string
+	reportDir  string
+	keep       bool
+	timeout    time.Duration
+	ingress    string
+	routes     routesFlags
+	edgeLua    string
+	kubeconfig string
 }
 
 func (f *replicaFlags) register(fl *pflag.FlagSet, withUp bool) {
@@ -37,6 +38,8 @@ func (f *replicaFlags) register(fl *pflag.FlagSet, withUp bool) {
 	fl.StringVar(&f.config, "kind-config", cluster.DefaultConfigFile, "kind cluster config FILE (the entry points' host ports)")
 	fl.StringVar(&f.fixtures, "fixtures", cluster.DefaultFixtures, "DIR of the replica's manifests")
 	fl.StringVar(&f.manifest, "images", filepath.Join("_output", "images.json"), "image manifest FILE written by \"make images\"")
+	fl.StringVar(&f.kubeconfig, "kubeconfig", "",
+		"put the replica on the existing cluster this kubeconfig FILE's current context names, not on a kind cluster (down then removes exactly what up created there); --kind-config still says which 127.0.0.1 port reaches each NodePort")
 	if !withUp {
 		return
 	}
@@ -66,6 +69,9 @@ func (f *replicaFlags) options() ([]cluster.Option, error) {
 	}
 	if f.reportDir != "" {
 		opts = append(opts, cluster.WithReportDir(f.reportDir))
+	}
+	if f.kubeconfig != "" {
+		opts = append(opts, cluster.WithKubeconfig(f.kubeconfig))
 	}
 	if profile := profileFor(f.profile, os.Getenv); profile != "" {
 		opts = append(opts, cluster.WithProfile(profile))
@@ -146,10 +152,14 @@ func newDownCommand() *cobra.Command {
 	var f replicaFlags
 	cmd := &cobra.Command{
 		Use:   "down",
-		Short: "Delete the kind replica (a missing one is not an error)",
+		Short: "Delete the kind replica, or remove what up created on an existing cluster (--kubeconfig); a missing one is not an error",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := cluster.Down(cmd.Context(), cluster.WithName(f.name), cluster.WithLogger(cmd.ErrOrStderr())); err != nil {
+			opts := []cluster.Option{cluster.WithName(f.name), cluster.WithLogger(cmd.ErrOrStderr())}
+			if f.kubeconfig != "" {
+				opts = append(opts, cluster.WithKubeconfig(f.kubeconfig))
+			}
+			if err := cluster.Down(cmd.Context(), opts...); err != nil {
 				return environmentError(err)
 			}
 			return nil

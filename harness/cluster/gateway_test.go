@@ -120,3 +120,28 @@ func TestGatewayObjectsNameAnUnknownDeployment(t *testing.T) {
 		}
 	}
 }
+
+// On an existing cluster, down deletes the cluster-scoped objects up
+// records: the replica's Namespaces, and with --ingress objects the
+// controllers' RBAC and IngressClasses; never a namespace it did not make.
+func TestClusterScopedObjectsUpRecords(t *testing.T) {
+	for mode, want := range map[string]int{IngressGateway: 10, IngressObjects: 14} {
+		b, err := loadBundle(fixtures(t), ProfileAirgap, mode, testImages)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r := &Replica{bundle: b}
+		got := r.clusterScoped()
+		if len(got) != want {
+			t.Errorf("%s: %d cluster-scoped objects %v, want %d", mode, len(got), got, want)
+		}
+		for _, c := range got {
+			if c.Kind == "Namespace" && (c.Name == "kube-system" || c.Name == "default") {
+				t.Errorf("%s: up would record (and down delete) %s", mode, c)
+			}
+			if c.APIVersion == "" {
+				t.Errorf("%s: %s has no apiVersion", mode, c)
+			}
+		}
+	}
+}

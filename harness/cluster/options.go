@@ -53,6 +53,7 @@ type options struct {
 	ingress    string
 	routes     *routing.Input
 	edgeLua    *configFile
+	kubeconfig string
 }
 
 // EdgeXWDScript is the edge's X-Wikimedia-Debug routing script, the key of
@@ -239,7 +240,10 @@ func buildOptions(opts []Option) (options, error) {
 	if err := errors.Join(errs...); err != nil {
 		return o, fmt.Errorf("options: %w", err)
 	}
-	for _, p := range []*string{&o.configFile, &o.fixtures} {
+	for _, p := range []*string{&o.configFile, &o.fixtures, &o.kubeconfig} {
+		if *p == "" {
+			continue
+		}
 		abs, err := filepath.Abs(*p)
 		if err != nil {
 			return o, fmt.Errorf("options: resolve %q: %w", *p, err)

@@ -30,6 +30,7 @@ type Replica struct {
 	stamp    string
 	reused   bool
 	gateway  *Gateway
+	adopted  bool // up recorded itself on an existing cluster (WithKubeconfig)
 
 	kubeconfig string
 	rest       *rest.Config
@@ -47,6 +48,12 @@ func (r *Replica) Target() target.Target { return r.target }
 // "[down] teardown 4.9s". Deleting a cluster that does not exist is not an
 // error.
 func (r *Replica) Down(ctx context.Context) error {
+	if r.opts.kubeconfig != "" {
+		if err := runStep(ctx, r.opts.logger, "down", step{name: "release", timeout: r.opts.timeouts.Delete, run: r.release}); err != nil {
+			return fmt.Errorf("tear down replica on %s: %w", r.opts.kubeconfig, err)
+		}
+		return nil
+	}
 	err := runStep(ctx, r.opts.logger, "down", step{name: "teardown", timeout: r.opts.timeouts.Delete, run: func(ctx context.Context) (string, error) {
 		return fmt.Sprintf("cluster %q", r.name), r.delete(ctx)
 	}})

@@ -51,14 +51,22 @@ func Up(ctx context.Context, opts ...Option) (*Replica, error) {
 	if err != nil {
 		return nil, fmt.Errorf("bring up replica %q: %w", o.name, err)
 	}
-	steps := []step{
+	first := []step{
 		{name: "create", timeout: o.timeouts.Create + o.timeouts.Delete, run: r.createOrReuse},
 		{name: "load", timeout: o.timeouts.Load, run: r.load},
+	}
+	if o.kubeconfig != "" {
+		first = []step{
+			{name: "adopt", timeout: o.timeouts.Apply, run: r.adopt},
+			{name: "load", timeout: o.timeouts.Load, run: r.loadExisting},
+		}
+	}
+	steps := append(first, []step{
 		{name: "dns", timeout: o.timeouts.Ready, run: r.sealDNS},
 		{name: "apply", timeout: o.timeouts.Apply, run: r.applyStep},
 		{name: "ready", timeout: o.timeouts.Ready, run: r.ready},
 		{name: "converge", timeout: o.timeouts.Converge + o.timeouts.Request, run: r.converge},
-	}
+	}...)
 	err = runSteps(ctx, o.logger, "up", steps)
 	if err == nil {
 		return r, nil
@@ -80,15 +88,21 @@ func Attach(ctx context.Context, opts ...Option) (*Replica, error) {
 	if err != nil {
 		return nil, fmt.Errorf("attach to replica %q: %w", o.name, err)
 	}
-	exists, err := r.exists()
-	if err != nil {
-		return nil, fmt.Errorf("attach to replica %q: %w", o.name, err)
-	}
-	if !exists {
-		return nil, fmt.Errorf("attach to replica %q: no such kind cluster (pretrain-check up first)", o.name)
-	}
-	if err := r.connect(); err != nil {
-		return nil, fmt.Errorf("attach to replica %q: %w", o.name, err)
+	if o.kubeconfig != "" {
+		if err := r.connectKubeconfig(); err != nil {
+			return nil, fmt.Errorf("attach to replica on %s: %w", o.kubeconfig, err)
+		}
+	} else {
+		exists, err := r.exists()
+		if err != nil {
+			return nil, fmt.Errorf("attach to replica %q: %w", o.name, err)
+		}
+		if !exists {
+			return nil, fmt.Errorf("attach to replica %q: no such kind cluster (pretrain-check up first)", o.name)
+		}
+		if err := r.connect(); err != nil {
+			return nil, fmt.Errorf("attach to replica %q: %w", o.name, err)
+		}
 	}
 	cctx, cancel := context.WithTimeout(ctx, 15*time.Second)
 	defer cancel()
@@ -107,9 +121,11 @@ func Attach(ctx context.Context, opts ...Option) (*Replica, error) {
 }
 
 // Down deletes the named kind cluster (WithName; default
-// "pretrain-check"), whoever created it, printing "[down] teardown 4.9s".
-// Only the name, kubeconfig, timeouts and logger options matter. A cluster
-// that does not exist is not an error.
+// "pretrain-check"), whoever created it, printing "[down] teardown 4.9s";
+// on an existing cluster (WithKubeconfig) it removes exactly what up
+// created there and puts CoreDNS's Corefile back. Only the name,
+// kubeconfig, timeouts and logger options matter. A cluster that does not
+// exist is not an error.
 func Down(ctx context.Context, opts ...Option) error {
 	o, err := buildOptions(opts)
 	if err != nil {
@@ -128,7 +144,10 @@ func newProvider(o options) *kindcluster.Provider {
 // contexts: the caller's may be cancelled already.
 func (r *Replica) fail(cause error) {
 	w := r.opts.logger
-	if exists, _ := r.exists(); exists {
+	if r.opts.kubeconfig != "" && !r.adopted {
+		return // refused before anything was created on the cluster
+	}
+	if exists, _ := r.exists(); exists || r.adopted {
 		ctx, cancel := context.WithTimeout(context.Background(), r.opts.timeouts.Diagnostics)
 		if err := r.collect(ctx, r.opts.reportDir, true); err != nil {
 			fmt.Fprintf(w, "[diagnostics] incomplete: %v\n", err)
@@ -136,6 +155,10 @@ func (r *Replica) fail(cause error) {
 		cancel()
 	}
 	if r.opts.keep {
+		if r.opts.kubeconfig != "" {
+			fmt.Fprintf(w, "[up] keeping what up created on %s (keep): remove it with `pretrain-check down --kubeconfig %s`\n", r.opts.kubeconfig, r.opts.kubeconfig)
+			return
+		}
 		fmt.Fprintf(w, "[up] keeping cluster %q (keep): delete it with `pretrain-check down` or `kind delete cluster --name %s`\n", r.name, r.name)
 		return
 	}

@@ -9,7 +9,7 @@
 #            on the converged replica
 #   fault    one kind fault proof (inject, the suites, revert and reconverge):
 #            suites/e2e with PRETRAIN_E2E_FAULTS=$FIGURES_FAULT (default
-#            xwd-ignored) on the kept replica
+#            debug-route-removed, a routing input mutation) on the kept replica
 #   config   pretrain-check run --target config (no Docker)
 #   make test (with --make-test) and the vegeta comparison (with --vegeta)
 #
@@ -29,7 +29,7 @@ for arg in "$@"; do
     *) echo "usage: $0 [--make-test] [--vegeta]" >&2; exit 2 ;;
   esac
 done
-fault=${FIGURES_FAULT:-xwd-ignored}
+fault=${FIGURES_FAULT:-debug-route-removed}
 bare=pretrain-figures-bare
 log=$(mktemp -d)
 

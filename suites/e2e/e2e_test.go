@@ -22,6 +22,14 @@ import (
 	"sigs.k8s.io/e2e-framework/pkg/env"
 	"sigs.k8s.io/e2e-framework/pkg/envconf"
 
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/clientcmd"
+	kindcluster "sigs.k8s.io/kind/pkg/cluster"
+
 	"gitlab.wikimedia.org/repos/sre/pretrain-check/harness/check"
 	"gitlab.wikimedia.org/repos/sre/pretrain-check/harness/cluster"
 	"gitlab.wikimedia.org/repos/sre/pretrain-check/harness/contract"
@@ -44,6 +52,10 @@ const (
 	envChild       = "PRETRAIN_E2E_CHILD"
 	envChildReport = "PRETRAIN_E2E_CHILD_REPORT"
 	envChildPoll   = "PRETRAIN_E2E_CHILD_POLL_TIMEOUT"
+	// A child run against the replica on an existing cluster: its
+	// kubeconfig and the kind config of its port mappings.
+	envChildKubeconfig = "PRETRAIN_E2E_CHILD_KUBECONFIG"
+	envChildKindConfig = "PRETRAIN_E2E_CHILD_KIND_CONFIG"
 )
 
 var (
@@ -132,12 +144,16 @@ func replicaOptions() ([]cluster.Option, error) {
 	if err != nil {
 		return nil, fmt.Errorf("e2e needs the images (go run ./cmd/pretrain-images): %w", err)
 	}
-	return []cluster.Option{
+	opts := []cluster.Option{
 		cluster.WithName(orDefault(envCluster, cluster.DefaultName)),
-		cluster.WithConfigFile(filepath.Join(root, cluster.DefaultConfigFile)),
+		cluster.WithConfigFile(orDefault(envChildKindConfig, filepath.Join(root, cluster.DefaultConfigFile))),
 		cluster.WithFixtures(filepath.Join(root, cluster.DefaultFixtures)),
 		cluster.WithImages(m.Images),
-	}, nil
+	}
+	if kc := os.Getenv(envChildKubeconfig); kc != "" {
+		opts = append(opts, cluster.WithKubeconfig(kc))
+	}
+	return opts, nil
 }
 
 // tearDown is the e2e-framework Finish: it runs even after a panic.
@@ -215,9 +231,14 @@ type childRun struct {
 // runChild runs the suites in a child process and reads its report; the
 // error says why there is no report (the child's failures are in childRun).
 func runChild(ctx context.Context, dir string, pollTimeout time.Duration, ginkgoArgs ...string) (childRun, error) {
+	return runChildEnv(ctx, dir, pollTimeout, nil, ginkgoArgs...)
+}
+
+// runChildEnv is runChild with more environment (another replica).
+func runChildEnv(ctx context.Context, dir string, pollTimeout time.Duration, env []string, ginkgoArgs ...string) (childRun, error) {
 	args := append([]string{"-test.run=^TestChildSuites$", "-test.count=1", "-test.timeout=0"}, ginkgoArgs...)
 	cmd := exec.CommandContext(ctx, os.Args[0], args...)
-	cmd.Env = append(os.Environ(), envChild+"=1", envChildReport+"="+dir)
+	cmd.Env = append(append(os.Environ(), envChild+"=1", envChildReport+"="+dir), env...)
 	if pollTimeout > 0 {
 		cmd.Env = append(cmd.Env, envChildPoll+"="+pollTimeout.String())
 	}
@@ -472,5 +493,121 @@ func TestGatewayDifferential(t *testing.T) {
 			break
 		}
 		t.Error(d)
+	}
+}
+
+// TestExistingCluster: `up --kubeconfig` puts the replica on a cluster it
+// did not create (a second kind cluster standing in for an existing one,
+// its ports published 1000 higher), refusing to take over an object it did
+// not create; the contract passes there; and down removes exactly what up
+// created: the cluster stays, with its own Corefile back.
+func TestExistingCluster(t *testing.T) {
+	noteFailure(t)
+	ctx, cancel := context.WithTimeout(runCtx, 10*time.Minute)
+	defer cancel()
+	dir := t.TempDir()
+	cfgData, err := os.ReadFile(filepath.Join(root, cluster.DefaultConfigFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfgPath := filepath.Join(dir, "kind-config.yaml")
+	if err := os.WriteFile(cfgPath, []byte(strings.ReplaceAll(string(cfgData), "hostPort: 20", "hostPort: 21")), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	m, err := images.ReadManifest(orDefault(envManifest, filepath.Join(root, "_output", "images.json")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	const name = "pretrain-check-existing"
+	kubeconfig := filepath.Join(dir, "kubeconfig")
+	provider := kindcluster.NewProvider(kindcluster.ProviderWithDocker())
+	_ = provider.Delete(name, kubeconfig) // a leftover of an interrupted run
+	err = cluster.Timed(ctx, logger, "e2e", "existing cluster", 5*time.Minute, func(context.Context) (string, error) {
+		return name, provider.Create(name, kindcluster.CreateWithRawConfig([]byte(strings.ReplaceAll(string(cfgData), "hostPort: 20", "hostPort: 21"))),
+			kindcluster.CreateWithNodeImage(m.Images[cluster.ImageNode]), kindcluster.CreateWithKubeconfigPath(kubeconfig),
+			kindcluster.CreateWithWaitForReady(3*time.Minute), kindcluster.CreateWithDisplayUsage(false), kindcluster.CreateWithDisplaySalutation(false))
+	})
+	t.Cleanup(func() {
+		if err := provider.Delete(name, kubeconfig); err != nil {
+			t.Errorf("delete the stand-in cluster %s: %v", name, err)
+		}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cs, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	corefile := func() string {
+		cm, err := cs.CoreV1().ConfigMaps("kube-system").Get(ctx, "coredns", metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return cm.Data["Corefile"]
+	}
+	before := corefile()
+	opts := []cluster.Option{
+		cluster.WithName(name), cluster.WithConfigFile(cfgPath), cluster.WithFixtures(filepath.Join(root, cluster.DefaultFixtures)),
+		cluster.WithImages(m.Images), cluster.WithKubeconfig(kubeconfig), cluster.WithLogger(logger), cluster.WithReportDir(filepath.Join(reportDir(), "existing")),
+	}
+
+	// A Namespace of the replica's that someone else made: up refuses it.
+	theirs := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "mw-debug"}}
+	if _, err := cs.CoreV1().Namespaces().Create(ctx, theirs, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cluster.Up(ctx, opts...); err == nil || !strings.Contains(err.Error(), "Namespace/mw-debug") {
+		t.Fatalf("up took over a Namespace it did not create: %v", err)
+	}
+	if _, err := cs.CoreV1().Namespaces().Get(ctx, "mw-debug", metav1.GetOptions{}); err != nil {
+		t.Fatalf("the refused up touched the Namespace it refused: %v", err)
+	}
+	if err := cs.CoreV1().Namespaces().Delete(ctx, "mw-debug", metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := wait.PollUntilContextCancel(ctx, time.Second, true, func(ctx context.Context) (bool, error) {
+		_, err := cs.CoreV1().Namespaces().Get(ctx, "mw-debug", metav1.GetOptions{})
+		return apierrors.IsNotFound(err), nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+
+	if _, err := cluster.Up(ctx, opts...); err != nil {
+		t.Fatal(err)
+	}
+	var res childRun
+	err = cluster.Timed(ctx, logger, "e2e", "suites", 10*time.Minute, func(ctx context.Context) (string, error) {
+		var err error
+		res, err = runChildEnv(ctx, filepath.Join(reportDir(), "existing", "suites"), 0,
+			[]string{envChildKubeconfig + "=" + kubeconfig, envChildKindConfig + "=" + cfgPath}, "-ginkgo.label-filter=!latency")
+		return "existing cluster: " + res.summary, err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.failed) > 0 || res.unsure > 0 || res.exitErr != nil {
+		t.Errorf("the suites on the existing cluster: %s; failed %q\n%s", res.summary, res.failed, tail(res.output, 40))
+	}
+	if err := cluster.Down(ctx, opts...); err != nil {
+		t.Fatal(err)
+	}
+	for _, ns := range []string{"mw-pretrain", "pretrain-infra", "mw-debug"} {
+		if _, err := cs.CoreV1().Namespaces().Get(ctx, ns, metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+			t.Errorf("down left Namespace %s (%v)", ns, err)
+		}
+	}
+	if _, err := cs.CoreV1().ConfigMaps("kube-system").Get(ctx, "pretrain-check-replica", metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+		t.Errorf("down left its stamp (%v)", err)
+	}
+	if after := corefile(); after != before {
+		t.Errorf("down did not put CoreDNS's Corefile back:\n%s\nwant:\n%s", after, before)
+	}
+	if _, err := cs.CoreV1().Namespaces().Get(ctx, "kube-system", metav1.GetOptions{}); err != nil {
+		t.Errorf("the existing cluster is not there after down: %v", err)
 	}
 }
