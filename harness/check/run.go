@@ -23,7 +23,10 @@ type PollConfig struct {
 	// Timeout is the most a case may take to converge, from its first
 	// attempt. On expiry the case fails with its last miss as evidence.
 	Timeout time.Duration
-	// Interval is the pause between two attempts of a case.
+	// Interval is the pause after a miss, before the next attempt. After
+	// a correct answer the next attempt goes at once: the wait is for a
+	// proxy to converge, and a correct answer needs none (the answers must
+	// still be correct RequiredConsecutive times in a row).
 	Interval time.Duration
 	// RequiredConsecutive passes in a row make a case pass; any miss resets
 	// the count (one good answer among bad ones is not convergence).
@@ -189,6 +192,9 @@ func Run(ctx context.Context, c *contract.Contract, cs *contract.Case, t target.
 		}
 		if pollCtx.Err() != nil {
 			break
+		}
+		if outcome == Passed {
+			continue
 		}
 		timer.Reset(wait)
 		select {

@@ -147,7 +147,7 @@ func TestRunNeedsConsecutivePasses(t *testing.T) {
 
 func TestRunFailsWithoutAnyMiss(t *testing.T) {
 	// Passing but too slowly to collect 3 passes within the budget.
-	srv, _ := backendServer(t, func(int) string { return "main" })
+	srv, _ := backendServer(t, func(int) string { time.Sleep(70 * time.Millisecond); return "main" })
 	cfg := PollConfig{Timeout: 150 * time.Millisecond, Interval: 100 * time.Millisecond, RequiredConsecutive: 3}
 	v := Run(context.Background(), testContract(), mainCase(), edgeTarget(t, srv), newTestProber(t), cfg)
 	if v.Outcome != Failed || len(v.Reasons) != 1 || !strings.Contains(v.Reasons[0], "not converged within 150ms") {
@@ -157,6 +157,7 @@ func TestRunFailsWithoutAnyMiss(t *testing.T) {
 
 func TestRunLastMissIsEvidenceEvenWhenStreakRunning(t *testing.T) {
 	srv, _ := backendServer(t, func(n int) string {
+		time.Sleep(40 * time.Millisecond) // 5 passes take longer than the budget
 		if n == 1 {
 			return "debug"
 		}
@@ -169,6 +170,26 @@ func TestRunLastMissIsEvidenceEvenWhenStreakRunning(t *testing.T) {
 	}
 	if !strings.Contains(strings.Join(v.Reasons, "\n"), "attempts passed; the evidence above is the last miss (attempt 1)") {
 		t.Errorf("reasons %q", v.Reasons)
+	}
+}
+
+// After a correct answer the next attempt goes at once; after a miss, the
+// interval passes first.
+func TestRunWaitsOnlyAfterAMiss(t *testing.T) {
+	srv, _ := backendServer(t, func(n int) string {
+		if n == 1 {
+			return "debug"
+		}
+		return "main"
+	})
+	cfg := PollConfig{Timeout: 5 * time.Second, Interval: 300 * time.Millisecond, RequiredConsecutive: 3}
+	v := Run(context.Background(), testContract(), mainCase(), edgeTarget(t, srv), newTestProber(t), cfg)
+	if v.Outcome != Passed || v.Attempts != 4 {
+		t.Fatalf("outcome %s after %d attempts, want passed after 4", v.Outcome, v.Attempts)
+	}
+	// One interval (after the miss), not three.
+	if v.Elapsed < 300*time.Millisecond || v.Elapsed >= 900*time.Millisecond { // three pauses would be 900ms
+		t.Errorf("took %s: want one 300ms pause (after the miss) and none between the passes", v.Elapsed)
 	}
 }
 
