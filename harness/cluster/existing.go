@@ -14,7 +14,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/util/wait"
-	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -71,14 +70,7 @@ func (r *Replica) connectKubeconfig() error {
 	if err != nil {
 		return fmt.Errorf("read kubeconfig: %w", err)
 	}
-	cfg, err := clientcmd.RESTConfigFromKubeConfig(data)
-	if err != nil {
-		return fmt.Errorf("parse kubeconfig %s: %w", r.opts.kubeconfig, err)
-	}
-	cfg.Timeout = 30 * time.Second
-	cfg.QPS, cfg.Burst = 50, 100
-	cfg.WarningHandler = rest.NewWarningWriter(r.opts.logger, rest.WarningWriterOptions{Deduplicate: true})
-	return r.setClients(string(data), cfg)
+	return r.clientsFrom(data, "kubeconfig "+r.opts.kubeconfig)
 }
 
 // kindName is the local kind cluster the kubeconfig's current context

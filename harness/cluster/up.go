@@ -319,9 +319,14 @@ func (r *Replica) connect() error {
 	if err != nil {
 		return fmt.Errorf("get kubeconfig of cluster %q: %w", r.name, err)
 	}
-	cfg, err := clientcmd.RESTConfigFromKubeConfig([]byte(kc))
+	return r.clientsFrom([]byte(kc), fmt.Sprintf("kubeconfig of cluster %q", r.name))
+}
+
+// clientsFrom builds the API clients from a kubeconfig.
+func (r *Replica) clientsFrom(kubeconfig []byte, source string) error {
+	cfg, err := clientcmd.RESTConfigFromKubeConfig(kubeconfig)
 	if err != nil {
-		return fmt.Errorf("parse kubeconfig of cluster %q: %w", r.name, err)
+		return fmt.Errorf("parse %s: %w", source, err)
 	}
 	cfg.Timeout = 30 * time.Second
 	// Bring-up and diagnostics send bursts of requests to a local API
@@ -330,7 +335,7 @@ func (r *Replica) connect() error {
 	// Warnings (e.g. "a DNS label is recommended" for the production-style
 	// Deployment names with dots) go to the logger once each, not to klog.
 	cfg.WarningHandler = rest.NewWarningWriter(r.opts.logger, rest.WarningWriterOptions{Deduplicate: true})
-	return r.setClients(kc, cfg)
+	return r.setClients(string(kubeconfig), cfg)
 }
 
 func (r *Replica) setClients(kubeconfig string, cfg *rest.Config) error {
