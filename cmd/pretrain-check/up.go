@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -137,6 +138,9 @@ and down.`,
 			ctx, cancel := context.WithTimeout(cmd.Context(), f.timeout)
 			defer cancel()
 			r, err := cluster.Up(ctx, append(opts, cluster.WithLogger(cmd.ErrOrStderr()))...)
+			if errors.Is(err, cluster.ErrInput) {
+				return usageError(err)
+			}
 			if err != nil {
 				return environmentError(err)
 			}

@@ -29,6 +29,11 @@ const (
 	stampKey       = "created-from"
 )
 
+// ErrInput is wrapped by Up's errors about its input (options, the kind
+// config, the fixtures, the routing input, an edge script), found before
+// anything is created.
+var ErrInput = errors.New("bad input")
+
 // Up brings the replica up: create (or reuse) the kind cluster, load the
 // images, apply the manifests, wait for every Deployment, and probe the
 // entry points until they converge. Each step prints one line on the
@@ -42,14 +47,14 @@ func Up(ctx context.Context, opts ...Option) (*Replica, error) {
 		err = errors.New("options: no node image (WithNodeImage or WithImages)")
 	}
 	if err != nil {
-		return nil, fmt.Errorf("bring up replica: %w", err)
+		return nil, fmt.Errorf("bring up replica: %w: %w", ErrInput, err)
 	}
 	r, err := newReplica(o)
 	if err == nil {
 		err = r.planGateway()
 	}
 	if err != nil {
-		return nil, fmt.Errorf("bring up replica %q: %w", o.name, err)
+		return nil, fmt.Errorf("bring up replica %q: %w: %w", o.name, ErrInput, err)
 	}
 	first := []step{
 		{name: "create", timeout: o.timeouts.Create + o.timeouts.Delete, run: r.createOrReuse},
