@@ -6,8 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"net/http"
 	"slices"
 	"strings"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 
@@ -16,8 +18,11 @@ import (
 	"gitlab.wikimedia.org/repos/sre/pretrain-check/harness/configtarget"
 	"gitlab.wikimedia.org/repos/sre/pretrain-check/harness/contract"
 	"gitlab.wikimedia.org/repos/sre/pretrain-check/harness/faults"
+	"gitlab.wikimedia.org/repos/sre/pretrain-check/harness/haproxy"
+	"gitlab.wikimedia.org/repos/sre/pretrain-check/harness/istio"
 	"gitlab.wikimedia.org/repos/sre/pretrain-check/harness/mutate"
 	"gitlab.wikimedia.org/repos/sre/pretrain-check/harness/probe"
+	"gitlab.wikimedia.org/repos/sre/pretrain-check/harness/target"
 )
 
 // Fault is one deliberate routing mistake made in the LIVE replica, so
@@ -364,4 +369,67 @@ func (r *Replica) Revert(ctx context.Context, f Fault) error {
 		return fmt.Errorf("revert fault %q: %w", f.Name, err)
 	}
 	return nil
+}
+
+// injectMutation regenerates the gateway from the example routing input
+// with the fault's mutation and waits until the gateway answers the first
+// case the mutation breaks at a gateway entry with the route the mutated
+// model predicts, RequiredConsecutive times in a row: from then on every
+// request meets the mutated routing.
+func (r *Replica) injectMutation(ctx context.Context, f Fault) (string, error) {
+	if r.opts.ingress != IngressGateway || r.opts.routes != nil {
+		return "", errors.New("a routing input mutation needs the ingress entry points on the gateway generated from the example input (no --routes, no --ingress objects)")
+	}
+	in, err := configtarget.Input{Mutations: []mutate.Mutation{*f.mutation}}.Read()
+	if err != nil {
+		return "", err
+	}
+	m, err := istio.New(in)
+	if err != nil {
+		return "", fmt.Errorf("model the mutated input: %w", err)
+	}
+	c, err := contract.Default()
+	if err != nil {
+		return "", err
+	}
+	var witness *contract.Case
+	var ep target.Endpoint
+	for _, name := range f.Breaks {
+		cs := c.Case(name)
+		if cs == nil {
+			continue
+		}
+		if e, err := r.target.Endpoint(cs.Entry); err == nil && e.TLS != nil && e.URL.Scheme == "https" {
+			witness, ep = cs, e
+			break
+		}
+	}
+	if witness == nil {
+		return "", fmt.Errorf("none of the cases it breaks (%v) is at the gateway's entries: no witness", f.Breaks)
+	}
+	req := istio.Request{SNI: ep.TLS.ServerName, Host: witness.Request.Host, Method: witness.Request.Method, Path: witness.Request.Path, Header: http.Header{}}
+	for _, h := range witness.Request.Headers {
+		req.Header.Add(h.Name, h.Value)
+	}
+	want := haproxy.RouteHeaderFor(m.Route(req))
+	if err := r.applyRoutes(ctx, in); err != nil {
+		return "", err
+	}
+	p := probe.New(probe.Options{Timeout: r.opts.timeouts.Request})
+	defer p.Close()
+	inARow, last := 0, ""
+	for inARow < r.opts.timeouts.RequiredConsecutive {
+		res := p.Do(ctx, ep, witness.Request)
+		if last = strings.Join(res.Header(haproxy.RouteHeader), ","); last == want && res.Err == "" {
+			inARow++
+			continue
+		}
+		inARow = 0
+		select {
+		case <-ctx.Done():
+			return "", fmt.Errorf("witness %s never took the mutated route %q (last: %q): %w", witness.Name, want, last, ctx.Err())
+		case <-time.After(r.opts.timeouts.ConvergeInterval):
+		}
+	}
+	return fmt.Sprintf("live: %s (witness %s takes %q)", f.made, witness.Name, want), nil
 }

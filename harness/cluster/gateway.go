@@ -8,11 +8,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net/http"
 	"slices"
 	"sort"
 	"strings"
-	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -22,14 +20,10 @@ import (
 	"k8s.io/apimachinery/pkg/util/intstr"
 
 	"gitlab.wikimedia.org/repos/sre/pretrain-check/harness/configtarget"
-	"gitlab.wikimedia.org/repos/sre/pretrain-check/harness/contract"
 	"gitlab.wikimedia.org/repos/sre/pretrain-check/harness/haproxy"
 	"gitlab.wikimedia.org/repos/sre/pretrain-check/harness/istio"
 	"gitlab.wikimedia.org/repos/sre/pretrain-check/harness/kindtarget"
-	"gitlab.wikimedia.org/repos/sre/pretrain-check/harness/mutate"
-	"gitlab.wikimedia.org/repos/sre/pretrain-check/harness/probe"
 	"gitlab.wikimedia.org/repos/sre/pretrain-check/harness/routing"
-	"gitlab.wikimedia.org/repos/sre/pretrain-check/harness/target"
 	"gitlab.wikimedia.org/repos/sre/pretrain-check/harness/tlsca"
 )
 
@@ -424,67 +418,4 @@ func (r *Replica) gatewayRoots(ctx context.Context) (*x509.CertPool, bool, error
 		return nil, false, errors.New("read the ingress gateway's CA: " + gatewayNamespace + "/" + gatewaySecret + " holds no PEM certificate under " + gatewayCAKey)
 	}
 	return pool, true, nil
-}
-
-// injectMutation regenerates the gateway from the example routing input
-// with the fault's mutation and waits until the gateway answers the first
-// case the mutation breaks at a gateway entry with the route the mutated
-// model predicts, RequiredConsecutive times in a row: from then on every
-// request meets the mutated routing.
-func (r *Replica) injectMutation(ctx context.Context, f Fault) (string, error) {
-	if r.opts.ingress != IngressGateway || r.opts.routes != nil {
-		return "", errors.New("a routing input mutation needs the ingress entry points on the gateway generated from the example input (no --routes, no --ingress objects)")
-	}
-	in, err := configtarget.Input{Mutations: []mutate.Mutation{*f.mutation}}.Read()
-	if err != nil {
-		return "", err
-	}
-	m, err := istio.New(in)
-	if err != nil {
-		return "", fmt.Errorf("model the mutated input: %w", err)
-	}
-	c, err := contract.Default()
-	if err != nil {
-		return "", err
-	}
-	var witness *contract.Case
-	var ep target.Endpoint
-	for _, name := range f.Breaks {
-		cs := c.Case(name)
-		if cs == nil {
-			continue
-		}
-		if e, err := r.target.Endpoint(cs.Entry); err == nil && e.TLS != nil && e.URL.Scheme == "https" {
-			witness, ep = cs, e
-			break
-		}
-	}
-	if witness == nil {
-		return "", fmt.Errorf("none of the cases it breaks (%v) is at the gateway's entries: no witness", f.Breaks)
-	}
-	req := istio.Request{SNI: ep.TLS.ServerName, Host: witness.Request.Host, Method: witness.Request.Method, Path: witness.Request.Path, Header: http.Header{}}
-	for _, h := range witness.Request.Headers {
-		req.Header.Add(h.Name, h.Value)
-	}
-	want := haproxy.RouteHeaderFor(m.Route(req))
-	if err := r.applyRoutes(ctx, in); err != nil {
-		return "", err
-	}
-	p := probe.New(probe.Options{Timeout: r.opts.timeouts.Request})
-	defer p.Close()
-	inARow, last := 0, ""
-	for inARow < r.opts.timeouts.RequiredConsecutive {
-		res := p.Do(ctx, ep, witness.Request)
-		if last = strings.Join(res.Header(haproxy.RouteHeader), ","); last == want && res.Err == "" {
-			inARow++
-			continue
-		}
-		inARow = 0
-		select {
-		case <-ctx.Done():
-			return "", fmt.Errorf("witness %s never took the mutated route %q (last: %q): %w", witness.Name, want, last, ctx.Err())
-		case <-time.After(r.opts.timeouts.ConvergeInterval):
-		}
-	}
-	return fmt.Sprintf("live: %s (witness %s takes %q)", f.made, witness.Name, want), nil
 }
