@@ -121,6 +121,9 @@ func (r *Replica) adopt(ctx context.Context) (string, error) {
 		return "", fmt.Errorf("read stamp %s/%s: %w", stampNamespace, stampName, err)
 	}
 	var recorded []clusterObject
+	if found && stamp.Data[stampCreatedKey] == "" {
+		return "", fmt.Errorf("the cluster is a kind replica pretrain-check created (stamp %s/%s): run up without --kubeconfig", stampNamespace, stampName)
+	}
 	if found {
 		if err := json.Unmarshal([]byte(stamp.Data[stampCreatedKey]), &recorded); err != nil {
 			return "", fmt.Errorf("stamp %s/%s: %s: %w", stampNamespace, stampName, stampCreatedKey, err)
