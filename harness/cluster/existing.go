@@ -218,6 +218,9 @@ func (r *Replica) release(ctx context.Context) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("read stamp %s/%s: %w", stampNamespace, stampName, err)
 	}
+	if stamp.Data[stampCreatedKey] == "" {
+		return "", fmt.Errorf("the cluster is a kind replica pretrain-check created (stamp %s/%s): run down without --kubeconfig", stampNamespace, stampName)
+	}
 	var created []clusterObject
 	if err := json.Unmarshal([]byte(stamp.Data[stampCreatedKey]), &created); err != nil {
 		return "", fmt.Errorf("stamp %s/%s: %s: %w", stampNamespace, stampName, stampCreatedKey, err)
