@@ -143,7 +143,7 @@ func (r *Replica) adopt(ctx context.Context) (string, error) {
 		}
 	}
 	if len(foreign) > 0 {
-		return "", fmt.Errorf("%s already exist on the cluster and no earlier up created them: refusing to take them over (down removes what up created)", strings.Join(foreign, ", "))
+		return "", fmt.Errorf("refusing to take over %s: on the cluster already, and no earlier up created it (down removes only what up created)", strings.Join(foreign, ", "))
 	}
 	created, err := json.Marshal(want)
 	if err != nil {

@@ -496,10 +496,11 @@ func TestGatewayDifferential(t *testing.T) {
 	}
 }
 
-// TestExistingCluster: `up --kubeconfig` puts the replica on a cluster it
-// did not create (a second kind cluster standing in for an existing one,
-// its ports published 1000 higher), refusing to take over an object it did
-// not create; the contract passes there; and down removes exactly what up
+// TestExistingCluster: `up --kubeconfig --ingress objects` puts the replica
+// on a cluster it did not create (a second kind cluster standing in for an
+// existing one, its ports published 1000 higher), refusing to take over an
+// object it did not create; the contract passes there, its ingress entry
+// points served by the Ingress objects; and down removes exactly what up
 // created: the cluster stays, with its own Corefile back.
 func TestExistingCluster(t *testing.T) {
 	noteFailure(t)
@@ -551,9 +552,13 @@ func TestExistingCluster(t *testing.T) {
 		return cm.Data["Corefile"]
 	}
 	before := corefile()
+	// With the Ingress objects (Traefik) serving the ingress entry points:
+	// the path for users who route with ingress-nginx runs here, and down
+	// has cluster-scoped RBAC and IngressClasses to remove too.
 	opts := []cluster.Option{
 		cluster.WithName(name), cluster.WithConfigFile(cfgPath), cluster.WithFixtures(filepath.Join(root, cluster.DefaultFixtures)),
-		cluster.WithImages(m.Images), cluster.WithKubeconfig(kubeconfig), cluster.WithLogger(logger), cluster.WithReportDir(filepath.Join(reportDir(), "existing")),
+		cluster.WithImages(m.Images), cluster.WithKubeconfig(kubeconfig), cluster.WithIngress(cluster.IngressObjects),
+		cluster.WithLogger(logger), cluster.WithReportDir(filepath.Join(reportDir(), "existing")),
 	}
 
 	// A Namespace of the replica's that someone else made: up refuses it.
@@ -596,10 +601,16 @@ func TestExistingCluster(t *testing.T) {
 	if err := cluster.Down(ctx, opts...); err != nil {
 		t.Fatal(err)
 	}
-	for _, ns := range []string{"mw-pretrain", "pretrain-infra", "mw-debug"} {
+	for _, ns := range []string{"mw-pretrain", "pretrain-infra", "mw-debug", "ingress-nginx"} {
 		if _, err := cs.CoreV1().Namespaces().Get(ctx, ns, metav1.GetOptions{}); !apierrors.IsNotFound(err) {
 			t.Errorf("down left Namespace %s (%v)", ns, err)
 		}
+	}
+	if _, err := cs.RbacV1().ClusterRoles().Get(ctx, "pretrain-ingress-controller", metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+		t.Errorf("down left ClusterRole pretrain-ingress-controller (%v)", err)
+	}
+	if _, err := cs.NetworkingV1().IngressClasses().Get(ctx, "nginx", metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+		t.Errorf("down left IngressClass nginx (%v)", err)
 	}
 	if _, err := cs.CoreV1().ConfigMaps("kube-system").Get(ctx, "pretrain-check-replica", metav1.GetOptions{}); !apierrors.IsNotFound(err) {
 		t.Errorf("down left its stamp (%v)", err)
