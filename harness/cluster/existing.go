@@ -145,6 +145,13 @@ func (r *Replica) adopt(ctx context.Context) (string, error) {
 	if len(foreign) > 0 {
 		return "", fmt.Errorf("refusing to take over %s: on the cluster already, and no earlier up created it (down removes only what up created)", strings.Join(foreign, ", "))
 	}
+	// What an earlier up created and this one no longer needs stays
+	// recorded, so down still removes it.
+	for _, c := range recorded {
+		if !slices.Contains(want, c) {
+			want = append(want, c)
+		}
+	}
 	created, err := json.Marshal(want)
 	if err != nil {
 		return "", err
@@ -164,14 +171,6 @@ func (r *Replica) adopt(ctx context.Context) (string, error) {
 			return "", fmt.Errorf("write stamp %s/%s: %w", stampNamespace, stampName, err)
 		}
 	} else {
-		// What an earlier up created and this one no longer needs stays
-		// recorded, so down still removes it.
-		for _, c := range recorded {
-			if !slices.Contains(want, c) {
-				want = append(want, c)
-			}
-		}
-		created, _ = json.Marshal(want)
 		stamp.Data[stampCreatedKey] = string(created)
 		if _, err := cms.Update(ctx, stamp, metav1.UpdateOptions{FieldManager: FieldManager}); err != nil {
 			return "", fmt.Errorf("update stamp %s/%s: %w", stampNamespace, stampName, err)
