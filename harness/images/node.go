@@ -15,7 +15,8 @@ import (
 // base-image files from the kind module, this repository's overrides
 // (containerd config with restrict_oom_score_adj, the single-node bridge CNI
 // unit), the Kubernetes node binaries, and the control-plane images
-// preloaded into containerd, the way `kind build node-image` does.
+// preloaded into containerd, the way `kind build node-image` does, with the
+// replica's own images (replicaImages) beside them.
 func buildNode(ctx context.Context, b *builder, l *stepLog, s *Step) (bool, error) {
 	tag := s.Images[ImageNode]
 	if ok, err := b.imageExists(ctx, l, tag); err != nil || ok {
@@ -118,7 +119,8 @@ func copyKindFiles(src, root string) error {
 }
 
 // preload runs the node image with containerd alone, imports the Kubernetes
-// images into its k8s.io namespace under the names kubeadm uses, stops
+// images into its k8s.io namespace under the names kubeadm uses and the
+// replica's images under their own, stops
 // containerd and commits the container. It returns the committed image ID.
 func (b *builder) preload(ctx context.Context, l *stepLog, s *Step, base string) (string, error) {
 	name := "pretrain-check-node-build-" + short(s.Hash)
@@ -157,6 +159,18 @@ func (b *builder) preload(ctx context.Context, l *stepLog, s *Step, base string)
 		if _, err := b.run(ctx, l, exec("ctr", "--namespace=k8s.io", "images", "rm", normalizeRef(local[i]))); err != nil {
 			return "", err
 		}
+	}
+	// The replica's images keep their own tags (docker.io/pretrain-check/...),
+	// which is what the cluster's load step looks for.
+	var replica []string
+	for _, img := range replicaImages {
+		replica = append(replica, b.plan.Images[img])
+		refs = append(refs, normalizeRef(b.plan.Images[img]))
+	}
+	if _, err := b.pipe(ctx, l, b.docker(append([]string{"save"}, replica...)...),
+		exec("ctr", "--namespace=k8s.io", "images", "import", "--label=io.cri-containerd.pinned=pinned",
+			"--all-platforms", "--no-unpack", "-")); err != nil {
+		return "", err
 	}
 	out, err := b.run(ctx, l, exec("ctr", "--namespace=k8s.io", "images", "list", "-q"))
 	if err != nil {

@@ -206,6 +206,12 @@ func preloaded() map[string]string {
 	}
 }
 
+// replicaImages are preloaded into the node image too, under their own
+// tags, as the control plane's are: `up` then finds them on the node and
+// loads nothing. Traefik runs only with `up --ingress objects` and is
+// loaded then.
+var replicaImages = []string{ImageATS, ImageHAProxy, ImageMWStub}
+
 // sortedKeys returns a map's keys in order.
 func sortedKeys[V any](m map[string]V) []string {
 	out := make([]string, 0, len(m))

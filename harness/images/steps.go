@@ -40,22 +40,25 @@ func definition() []*Step {
 			build:  buildControlPlane,
 		},
 		debianImage(StepKubeProxy, ImageKubeProxy, StepKubeBinaries),
+		scratchImage(StepTraefik, ImageTraefik, traefikBinary()),
+		debianImage(StepATS, ImageATS, ""),
+		debianImage(StepHAProxy, ImageHAProxy, ""),
+		scratchImage(StepMWStub, ImageMWStub, mwstubBinary),
 		{
 			Name: StepNode, Images: one(ImageNode),
-			Deps: []string{StepEngine, StepDebianBase, StepKubeBinaries, StepEtcd, StepCoreDNS, StepPause, StepControlPlane, StepKubeProxy},
+			// The replica's images are deps too: preloaded, so `up` loads nothing.
+			Deps: []string{StepEngine, StepDebianBase, StepKubeBinaries, StepEtcd, StepCoreDNS, StepPause, StepControlPlane, StepKubeProxy,
+				StepATS, StepHAProxy, StepMWStub},
 			inputs: func(p *planner, s *Step, h *hasher) error {
 				if err := p.layerInputs(s, StepNode, h, "kind", Pinned.Kind, Pinned.Kubernetes); err != nil {
 					return err
 				}
 				h.value("preloaded", preloadList()...)
+				h.value("replica", replicaImages...)
 				return p.dockerInputs(h, "node")
 			},
 			build: buildNode,
 		},
-		scratchImage(StepTraefik, ImageTraefik, traefikBinary()),
-		debianImage(StepATS, ImageATS, ""),
-		debianImage(StepHAProxy, ImageHAProxy, ""),
-		scratchImage(StepMWStub, ImageMWStub, mwstubBinary),
 		{
 			Name: StepKindCLI, cpuHeavy: true,
 			inputs: func(p *planner, s *Step, h *hasher) error { return p.goInputs(s, kindBinary, h) },
