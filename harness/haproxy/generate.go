@@ -72,6 +72,11 @@ type Options struct {
 	// Pods are the pod addresses (host:port) of each Deployment, by
 	// "namespace/name". Every Deployment a route sends traffic to needs one.
 	Pods map[string][]string
+	// ResolveAtRuntime resolves the pod addresses' names through the
+	// system's resolv.conf while running, not once at start: in a cluster
+	// whose DNS comes up with the proxy, it starts and serves as soon as
+	// the names resolve.
+	ResolveAtRuntime bool
 	// Socket is the abstract socket name between the two frontends
 	// (default: derived from Dir and Listen, so instances do not collide).
 	Socket string

@@ -82,6 +82,16 @@ func (g *gen) render() string {
 	w.line("    timeout client 30s")
 	w.line("    timeout server 30s")
 	w.line("    timeout http-request 10s")
+	if g.opts.ResolveAtRuntime {
+		// allow-dup-ip: a Deployment's server lines all name its one
+		// Service; without it only the first gets the address, and the
+		// shares change.
+		w.line("    default-server init-addr last,libc,none resolvers system resolve-opts allow-dup-ip")
+		w.line("")
+		w.line("resolvers system")
+		w.line("    parse-resolv-conf")
+		w.line("    hold valid 10s")
+	}
 	w.line("")
 	g.renderSNI(&w)
 	g.renderGateway(&w)
