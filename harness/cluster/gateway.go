@@ -103,7 +103,9 @@ func gatewayObjects(in *routing.Input, b bundle, haproxyImage string, tlsFiles g
 		Dir:        gatewayDir,
 		CertKeyPEM: tlsFiles.certKey,
 		Pods:       pods,
-		Socket:     "ingressgateway",
+		// CoreDNS may start after the gateway (up does not wait for it).
+		ResolveAtRuntime: true,
+		Socket:           "ingressgateway",
 	})
 	if err != nil {
 		if len(missing) > 0 {

@@ -140,7 +140,7 @@ func (r *Replica) waitRolledOut(ctx context.Context, refs ...deploymentRef) erro
 	if dl, ok := ctx.Deadline(); ok {
 		timeout = time.Until(dl)
 	}
-	return waitRolledOut(ctx, r.client.Resources(), refs, timeout, 500*time.Millisecond)
+	return waitRolledOut(ctx, r.client.Resources(), refs, timeout, readyInterval)
 }
 
 // DryRun renders a profile's manifests with the replica's images and

@@ -262,7 +262,8 @@ func (r *Replica) create(ctx context.Context) error {
 	copts := []kindcluster.CreateOption{
 		kindcluster.CreateWithRawConfig(cfg),
 		kindcluster.CreateWithNodeImage(r.opts.images[ImageNode]),
-		kindcluster.CreateWithWaitForReady(r.opts.timeouts.Create),
+		// No wait for the node to be Ready: the next steps only talk to
+		// the API server, and the ready step waits for the node.
 		kindcluster.CreateWithDisplayUsage(false),
 		kindcluster.CreateWithDisplaySalutation(false),
 	}
@@ -407,7 +408,12 @@ func (r *Replica) ready(ctx context.Context) (string, error) {
 	if dl, ok := ctx.Deadline(); ok {
 		timeout = time.Until(dl)
 	}
-	if err := waitRolledOut(ctx, r.client.Resources(), refs, timeout, time.Second); err != nil {
+	// The nodes first: a node that never gets Ready is named as such, not
+	// as 19 Deployments without pods.
+	if err := waitNodesReady(ctx, r.client.Resources(), timeout, readyInterval); err != nil {
+		return "", err
+	}
+	if err := waitRolledOut(ctx, r.client.Resources(), refs, timeout, readyInterval); err != nil {
 		return "", err
 	}
 	return fmt.Sprintf("%d deployments", len(refs)), nil
