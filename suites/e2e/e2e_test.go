@@ -58,6 +58,12 @@ const (
 	envChildKindConfig = "PRETRAIN_E2E_CHILD_KIND_CONFIG"
 )
 
+// proofPollTimeout is a case's budget in a fault proof. Inject has already
+// seen the fault's witness take the wrong route RequiredConsecutive times
+// in a row, so the routing has converged: a case that should pass needs
+// milliseconds, and one the fault breaks only waits this out.
+const proofPollTimeout = 2 * time.Second
+
 var (
 	root    string
 	replica *cluster.Replica
@@ -192,10 +198,14 @@ func TestChildSuites(t *testing.T) {
 	}
 	tg := attached.Target()
 	poll := check.DefaultPollConfig()
+	concurrency := 0 // run's default
 	if v := os.Getenv(envChildPoll); v != "" {
 		if poll.Timeout, err = time.ParseDuration(v); err != nil {
 			t.Fatal(err)
 		}
+		// A proof checks every case at once: the cases the fault breaks
+		// wait out their budget together, not in waves of eight.
+		concurrency = len(c.Cases)
 	}
 	dir := os.Getenv(envChildReport)
 	res, err := run.Run(context.Background(), run.Options{
@@ -203,8 +213,9 @@ func TestChildSuites(t *testing.T) {
 		Target:    tg,
 		SuiteName: "pretrain-check on the kind replica",
 		Probe:     probe.Options{Timeout: 5 * time.Second},
-		Poll:      poll,
-		ReportDir: dir,
+		Poll:        poll,
+		Concurrency: concurrency,
+		ReportDir:   dir,
 		T:         t,
 	})
 	if err != nil {
@@ -346,7 +357,7 @@ func TestFaults(t *testing.T) {
 			err := cluster.Timed(runCtx, logger, "e2e", "suites", 20*time.Minute, func(ctx context.Context) (string, error) {
 				// The latency budgets are not routing: left out of the proofs.
 				var err error
-				res, err = runChild(ctx, dir, 5*time.Second, "-ginkgo.label-filter=!latency")
+				res, err = runChild(ctx, dir, proofPollTimeout, "-ginkgo.label-filter=!latency")
 				return fmt.Sprintf("fault %s: %s", f.Name, res.summary), err
 			})
 			if err != nil {
