@@ -37,7 +37,7 @@ bench: ## benchmarks (figures for the README)
 	$(GO) test -run '^$$' -bench . -benchmem -count 3 ./harness/stub/
 
 .PHONY: figures
-figures: ## the speed figures beside their anchors (bare kind create), one run; FIGURES_ARGS="--make-test --vegeta" for more
+figures: ## the speed figures beside their anchors (bare kind create), one run; FIGURES_ARGS="--make-test --make-e2e --vegeta" for more
 	bash harness/figures/figures.sh $(FIGURES_ARGS)
 
 .PHONY: lint-contract

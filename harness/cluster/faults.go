@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -356,11 +357,16 @@ func (r *Replica) Revert(ctx context.Context, f Fault) error {
 		if _, err := r.ready(ctx); err != nil {
 			return "", err
 		}
-		res, err := converge(ctx, r.target, r.opts.timeouts)
-		if err != nil {
-			return "", err
-		}
-		if err := r.breaksPass(ctx, f); err != nil {
+		// Both only probe: at the same time.
+		var (
+			res                   convergeResult
+			convergeErr, brokeErr error
+			wg                    sync.WaitGroup
+		)
+		wg.Go(func() { res, convergeErr = converge(ctx, r.target, r.opts.timeouts) })
+		wg.Go(func() { brokeErr = r.breaksPass(ctx, f) })
+		wg.Wait()
+		if err := errors.Join(convergeErr, brokeErr); err != nil {
 			return "", err
 		}
 		return fmt.Sprintf("reconverged: %d probes and the %d cases it broke", res.probes, len(f.Breaks)), nil
