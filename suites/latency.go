@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
@@ -36,12 +37,12 @@ type LatencyConfig struct {
 // their specs: one Entry per budget, labelled "latency", the budget's
 // labels and its entry's label, Serial (an attack measures best alone).
 // Nothing is registered when the contract has no budgets.
-func defineLatency(cfg Config) (func(), error) {
+func defineLatency(cfg Config, pre *measured) (func(), error) {
 	if err := latency.CheckScale(orOne(cfg.Latency.Options.RateScale)); err != nil {
 		return nil, fmt.Errorf("latency: %w", err)
 	}
 	var errs []error
-	args := []any{func(ctx SpecContext, b *contract.Budget) { budgetSpec(ctx, cfg, b) }}
+	args := []any{func(ctx SpecContext, b *contract.Budget) { budgetSpec(ctx, cfg, pre, b) }}
 	for _, b := range cfg.Contract.Budgets {
 		cs, err := cfg.Contract.BudgetCase(b)
 		if err != nil {
@@ -64,8 +65,11 @@ func defineLatency(cfg Config) (func(), error) {
 }
 
 // budgetSpec is one budget's spec body.
-func budgetSpec(ctx SpecContext, cfg Config, b *contract.Budget) {
-	r, err := RunBudget(ctx, cfg, b)
+func budgetSpec(ctx SpecContext, cfg Config, pre *measured, b *contract.Budget) {
+	r, err, ok := pre.get(b)
+	if !ok {
+		r, err = RunBudget(ctx, cfg, b)
+	}
 	Expect(err).NotTo(HaveOccurred(), "budget %q", b.Name)
 	AddReportEntry("evidence", r.Explain(), ReportEntryVisibilityFailureOrVerbose)
 	switch r.Outcome {
@@ -141,4 +145,36 @@ func SelectBudgets(c *contract.Contract, labelFilter string, focus []string) ([]
 		}
 	}
 	return out, nil
+}
+
+// measured holds the budgets measured before the specs (Config.PrefetchBudgets).
+type measured struct {
+	mu      sync.Mutex
+	results map[*contract.Budget]budgetRun
+}
+
+type budgetRun struct {
+	r   latency.Result
+	err error
+}
+
+// measureAll measures the budgets side by side, each at its own rate.
+func (m *measured) measureAll(ctx context.Context, cfg Config, budgets []*contract.Budget) {
+	var wg sync.WaitGroup
+	for _, b := range budgets {
+		wg.Go(func() {
+			r, err := RunBudget(ctx, cfg, b)
+			m.mu.Lock()
+			defer m.mu.Unlock()
+			m.results[b] = budgetRun{r, err}
+		})
+	}
+	wg.Wait()
+}
+
+func (m *measured) get(b *contract.Budget) (latency.Result, error, bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	run, ok := m.results[b]
+	return run.r, run.err, ok
 }

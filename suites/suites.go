@@ -44,6 +44,12 @@ type Config struct {
 	// Concurrency under 2: each spec checks its case when it runs.
 	Prefetch    []*contract.Case
 	Concurrency int
+	// PrefetchBudgets are budgets measured side by side after the
+	// prefetched cases and before the specs (each budget's spec then
+	// reports its result): each keeps its own rate and request count, so
+	// the target bears their sum. Never on a live target, which gets one
+	// budget at a time.
+	PrefetchBudgets []*contract.Budget
 }
 
 func (c Config) validate() error {
@@ -115,7 +121,8 @@ func Define(cfg Config) error {
 			return fmt.Errorf("define suites: case %q: entry %q belongs to no suite area (%q)", cs.Name, cs.Entry, a)
 		}
 	}
-	registerLatency, err := defineLatency(cfg)
+	budgets := &measured{results: map[*contract.Budget]budgetRun{}}
+	registerLatency, err := defineLatency(cfg, budgets)
 	if err != nil {
 		return fmt.Errorf("define suites: %w", err)
 	}
@@ -155,16 +162,18 @@ func Define(cfg Config) error {
 	defineShares(cfg, prober)()
 	BeforeSuite(func(ctx SpecContext) {
 		DeferCleanup(prober.Close)
-		if len(cfg.Prefetch) == 0 || cfg.Concurrency < 2 {
-			return
-		}
-		for _, v := range check.RunAll(ctx, cfg.Contract, cfg.Prefetch, cfg.Target, prober, cfg.Poll, cfg.Concurrency) {
-			if v.Outcome == check.Skipped && ctx.Err() != nil {
-				continue // never started: the report says "not run" and why
+		if len(cfg.Prefetch) > 0 && cfg.Concurrency >= 2 {
+			for _, v := range check.RunAll(ctx, cfg.Contract, cfg.Prefetch, cfg.Target, prober, cfg.Poll, cfg.Concurrency) {
+				if v.Outcome == check.Skipped && ctx.Err() != nil {
+					continue // never started: the report says "not run" and why
+				}
+				pre.put(v)
+				// Recorded now: a stop before the case's spec still reports it.
+				rec.add(v)
 			}
-			pre.put(v)
-			// Recorded now: a stop before the case's spec still reports it.
-			rec.add(v)
+		}
+		if len(cfg.PrefetchBudgets) > 0 && !cfg.Target.Live() {
+			budgets.measureAll(ctx, cfg, cfg.PrefetchBudgets)
 		}
 	})
 	return nil
