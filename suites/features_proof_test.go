@@ -42,6 +42,7 @@ func TestFeaturesAssertTheDeclaredState(t *testing.T) {
 	if testing.Short() {
 		t.Skip("SKIPPED: feature proofs run the suites in child processes; run without -short")
 	}
+	t.Parallel()
 	c, err := contract.Default()
 	if err != nil {
 		t.Fatal(err)
@@ -64,14 +65,18 @@ func TestFeaturesAssertTheDeclaredState(t *testing.T) {
 	}
 	runs = append(runs, run{"production today: every feature off, none declared",
 		"replicatest:edge-diversion-off,rest-diversion-off,mesh-split-off", "none", nil})
-	for _, r := range runs {
+	children := make([]*suitesChild, len(runs))
+	for i, r := range runs {
+		var env []string
+		if r.features != "" {
+			env = append(env, envFeatures+"="+r.features)
+		}
+		children[i] = startSuitesChild(t, r.spec, env...)
+	}
+	for i, r := range runs {
 		t.Run(r.name, func(t *testing.T) {
 			t.Parallel()
-			var env []string
-			if r.features != "" {
-				env = append(env, envFeatures+"="+r.features)
-			}
-			got, out := runSuitesChild(t, r.spec, env...)
+			got, out := children[i].failed(t)
 			want := slices.Sorted(slices.Values(r.want))
 			if !slices.Equal(got, want) {
 				t.Errorf("%s (features %q): failed cases differ\n  missing (should fail, passed): %q\n  unexpected (failed, should pass): %q\n%s",

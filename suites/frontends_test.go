@@ -29,6 +29,7 @@ func TestFrontEndsAgree(t *testing.T) {
 	if testing.Short() {
 		t.Skip("SKIPPED: builds the pretrain-check binary; run without -short")
 	}
+	t.Parallel()
 	r, err := replicatest.Start(replicatest.XWDIgnored)
 	if err != nil {
 		t.Fatal(err)
@@ -49,16 +50,17 @@ func TestFrontEndsAgree(t *testing.T) {
 		t.Fatalf("build pretrain-check: %v\n%s", err, out)
 	}
 
-	poll := []string{envPollTimeout + "=1500ms", envPollInterval + "=10ms"}
+	// Both front ends poll alike, at the proofs' interval (proofPoll).
+	poll := []string{envPollTimeout + "=1500ms", envPollInterval + "=250ms"}
 	goTestDir := t.TempDir()
 	child := exec.Command(os.Args[0], "-test.run=^TestSuites$", "-test.count=1", "-ginkgo.label-filter=!latency")
-	child.Env = append(append(os.Environ(), envTarget+"="+targetFile, envReportDir+"="+goTestDir), poll...)
+	child.Env = childEnv(append([]string{envTarget + "=" + targetFile, envReportDir + "=" + goTestDir}, poll...)...)
 	childOut, childErr := child.CombinedOutput()
 
 	cliDir := t.TempDir()
 	var stdout, stderr bytes.Buffer
 	cli := exec.Command(bin, "run", "--target", targetFile, "--output", "json", "--report-dir", cliDir, "--label-filter", "!latency",
-		"--poll-timeout", "1500ms", "--poll-interval", "10ms")
+		"--poll-timeout", "1500ms", "--poll-interval", "250ms")
 	cli.Stdout, cli.Stderr = &stdout, &stderr
 	cliErr := cli.Run()
 

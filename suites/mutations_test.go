@@ -48,6 +48,7 @@ func TestMutationsFailTheRightCases(t *testing.T) {
 	if os.Getenv(envTarget) != "" {
 		t.Skip("child run of TestSuites: not a proof run")
 	}
+	t.Parallel()
 	ms, err := configtarget.Mutations()
 	if err != nil {
 		t.Fatal(err)
@@ -59,10 +60,14 @@ func TestMutationsFailTheRightCases(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, m := range ms {
+	children := make([]*suitesChild, len(ms))
+	for i, m := range ms {
+		children[i] = startSuitesChild(t, "config:"+m.Name)
+	}
+	for i, m := range ms {
 		t.Run(m.Name, func(t *testing.T) {
 			t.Parallel()
-			got, out := runSuitesChild(t, "config:"+m.Name)
+			got, out := children[i].failed(t)
 			if len(got) == 0 {
 				t.Fatalf("mutation %q: no case failed: the suite cannot see this wrong routing\n%s", m.Name, tail(out, 40))
 			}

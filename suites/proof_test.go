@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"sort"
 	"strings"
@@ -65,6 +66,7 @@ func TestWrongRoutingFailsTheRightCases(t *testing.T) {
 	if testing.Short() {
 		t.Skip("SKIPPED: wrong-routing proofs need ~1 min; run without -short")
 	}
+	t.Parallel()
 	discover := os.Getenv("PRETRAIN_PROOF_DISCOVER") != ""
 	var cat *faults.Catalogue
 	if discover {
@@ -74,6 +76,10 @@ func TestWrongRoutingFailsTheRightCases(t *testing.T) {
 		}
 	} else {
 		cat = inProcessFaults(t)
+	}
+	children := map[replicatest.Fault]*suitesChild{}
+	for _, fault := range replicatest.AllFaults() {
+		children[fault] = startSuitesChild(t, "replicatest:"+string(fault))
 	}
 	for _, fault := range replicatest.AllFaults() {
 		t.Run(string(fault), func(t *testing.T) {
@@ -86,7 +92,7 @@ func TestWrongRoutingFailsTheRightCases(t *testing.T) {
 			if !ok {
 				where = cat.File
 			}
-			got, childOutput := runSuitesChild(t, "replicatest:"+string(fault))
+			got, childOutput := children[fault].failed(t)
 			if discover {
 				t.Logf("fault %q failed cases:\n\t%q", fault, got)
 			}
@@ -101,21 +107,68 @@ func TestWrongRoutingFailsTheRightCases(t *testing.T) {
 	}
 }
 
-// runSuitesChild runs TestSuites in a child process against targetSpec and
-// returns the sorted names of the failed cases ("share <name>" for a share
-// check) from its JSON report; env
-// adds to the child's environment (PRETRAIN_FEATURES).
-func runSuitesChild(t *testing.T, targetSpec string, env ...string) ([]string, []byte) {
+// childSlots bounds the suites children running at once. A child spends
+// much of its run waiting (a wrong case polls out its budget), so twice
+// the CPUs keeps them busy; go test's -parallel (GOMAXPROCS) would not.
+var childSlots = make(chan struct{}, 2*runtime.GOMAXPROCS(0))
+
+// proofPoll is the children's poll. The in-process targets answer
+// consistently at once: a correct case passes on its first three
+// attempts and a wrong one never converges, so retrying a miss every 10ms
+// (inProcessPoll) for the whole budget only burns the CPU the other
+// children share. The budget stays inProcessPoll's.
+var proofPoll = []string{envPollInterval + "=250ms"}
+
+// childEnv is the environment of a TestSuites child: the race detector's
+// one-second sleep at exit (atexit_sleep_ms) is for long-lived
+// processes, not ~40 short children.
+func childEnv(env ...string) []string {
+	gorace := strings.TrimSpace(os.Getenv("GORACE") + " atexit_sleep_ms=0")
+	return append(append(os.Environ(), "GORACE="+gorace), env...)
+}
+
+// suitesChild is TestSuites running in a child process against one target.
+type suitesChild struct {
+	spec string
+	dir  string
+	done chan struct{}
+	out  []byte
+	err  error
+}
+
+// startSuitesChild starts TestSuites in a child process against
+// targetSpec (once a slot is free) with proofPoll; env adds to the child's
+// environment (PRETRAIN_FEATURES). Started before the subtests, the
+// children of every proof run side by side.
+func startSuitesChild(t *testing.T, targetSpec string, env ...string) *suitesChild {
 	t.Helper()
-	dir := t.TempDir()
+	c := &suitesChild{spec: targetSpec, dir: t.TempDir(), done: make(chan struct{})}
 	cmd := exec.Command(os.Args[0], "-test.run=^TestSuites$", "-test.count=1", "-ginkgo.label-filter=!latency")
-	cmd.Env = append(append(os.Environ(), envTarget+"="+targetSpec, envReportDir+"="+dir), env...)
-	out, err := cmd.CombinedOutput()
+	cmd.Env = childEnv(append(append([]string{envTarget + "=" + targetSpec, envReportDir + "=" + c.dir}, proofPoll...), env...)...)
+	go func() {
+		defer close(c.done)
+		childSlots <- struct{}{}
+		defer func() { <-childSlots }()
+		c.out, c.err = cmd.CombinedOutput()
+	}()
+	// Registered after t.TempDir's: runs first, so the directory outlives
+	// the child.
+	t.Cleanup(func() { <-c.done })
+	return c
+}
+
+// failed waits for the child and returns the sorted names of the failed
+// cases ("share <name>" for a share check) from its JSON report, and its
+// output.
+func (c *suitesChild) failed(t *testing.T) ([]string, []byte) {
+	t.Helper()
+	<-c.done
+	targetSpec, out, err := c.spec, c.out, c.err
 	if err == nil {
 		// A clean exit is fine only if the report says nothing failed.
 		t.Logf("child for %s exited 0", targetSpec)
 	}
-	data, rerr := os.ReadFile(filepath.Join(dir, "report.json"))
+	data, rerr := os.ReadFile(filepath.Join(c.dir, "report.json"))
 	if rerr != nil {
 		t.Fatalf("child for %s wrote no report (%v); exit: %v\n%s", targetSpec, rerr, err, tail(out, 40))
 	}
