@@ -71,6 +71,7 @@ func failedCases(t *testing.T, jsonReport string) []string {
 
 // The deployment-charts CI recipe: helm template output on stdin.
 func TestConfigRunFromHelmTemplateOnStdin(t *testing.T) {
+	t.Parallel()
 	stream := exampleStream(t)
 	r := runBinary(t, stream, "run", "--target", "config", "--routes", "-", "--min-route-coverage", "100", "-o", "json")
 	if r.code != 0 {
@@ -105,6 +106,7 @@ func TestConfigRunFromHelmTemplateOnStdin(t *testing.T) {
 // A mutated rendering (here: the debug regex widened to ".*") fails
 // exactly the mutation's cases, read from files as a user gives them.
 func TestConfigRunFailsAMutatedRendering(t *testing.T) {
+	t.Parallel()
 	m, err := configtarget.Mutation("xwd-regex-widened")
 	if err != nil {
 		t.Fatal(err)
@@ -141,6 +143,7 @@ func TestConfigRunFailsAMutatedRendering(t *testing.T) {
 }
 
 func TestConfigRunRouteCoverageThreshold(t *testing.T) {
+	t.Parallel()
 	args := []string{"run", "--target", "config", "--focus", "ingress-testwiki-main-page$"}
 	r := runBinary(t, nil, append(args, "--min-route-coverage", "100")...)
 	if r.code != 1 {

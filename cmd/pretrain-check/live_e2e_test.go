@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"encoding/xml"
+	"flag"
 	"fmt"
 	"os"
 	"os/exec"
@@ -32,27 +33,44 @@ func liveBinary(t *testing.T) string {
 	if testing.Short() {
 		t.Skip("builds the binary")
 	}
-	liveBuildOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "pretrain-check-e2e-")
-		if err != nil {
-			liveBuildErr = err
-			return
-		}
-		liveBinPath = filepath.Join(dir, "pretrain-check")
-		cmd := exec.Command("go", "build", "-o", liveBinPath, ".")
-		cmd.Env = append(os.Environ(), "GOTOOLCHAIN=local")
-		if out, err := cmd.CombinedOutput(); err != nil {
-			liveBuildErr = fmt.Errorf("go build: %v\n%s", err, out)
-		}
-	})
+	liveBuildOnce.Do(buildLiveBinary)
 	if liveBuildErr != nil {
 		t.Fatal(liveBuildErr)
 	}
 	return liveBinPath
 }
 
+func buildLiveBinary() {
+	dir, err := os.MkdirTemp("", "pretrain-check-e2e-")
+	if err != nil {
+		liveBuildErr = err
+		return
+	}
+	liveBinPath = filepath.Join(dir, "pretrain-check")
+	cmd := exec.Command("go", "build", "-o", liveBinPath, ".")
+	cmd.Env = append(os.Environ(), "GOTOOLCHAIN=local")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		liveBuildErr = fmt.Errorf("go build: %v\n%s", err, out)
+	}
+}
+
 func TestMain(m *testing.M) {
+	flag.Parse()
+	// The parallel tests mostly wait: on the live rate cap (10/s), on
+	// preflight time-outs, on the binary they run. GOMAXPROCS of them at a
+	// time (go test's default) leaves the CPUs idle; an explicit
+	// -test.parallel still wins.
+	parallelSet := false
+	flag.Visit(func(f *flag.Flag) { parallelSet = parallelSet || f.Name == "test.parallel" })
+	if !parallelSet {
+		flag.Set("test.parallel", "8")
+	}
+	// Build the binary while the in-process tests run.
+	if !testing.Short() {
+		go liveBuildOnce.Do(buildLiveBinary)
+	}
 	code := m.Run()
+	liveBuildOnce.Do(func() {}) // waits for a build still under way
 	if liveBinPath != "" {
 		os.RemoveAll(filepath.Dir(liveBinPath))
 	}
@@ -161,43 +179,58 @@ func TestLiveRunExternal(t *testing.T) {
 // diversion lost, the same cases fail naming mw-web.
 func TestLiveRunExternalFault(t *testing.T) {
 	t.Parallel()
-	im := startLiveImitation(t)
-	im.edge.SetFeatures(contract.FeatureEdgeDiversion)
 	total := livePinnedCases(t)
-	r := runLive(t, liveArgs("external", im.edge.Addr(), im.caFile, "-o", "junit")...)
-	wantLiveSummary(t, r, exitFailed, 15, 3, 1, total-19)
-	for _, want := range []string{`<property name="features.on" value=""></property>`, livetest.PodMain,
-		`expected served by &#34;mw-web/*&#34;`} {
-		if !strings.Contains(r.stdout, want) {
-			t.Errorf("JUnit lacks %s", want)
+	// Three runs, each against its own imitation, side by side: each waits
+	// on the live rate cap.
+	t.Run("step 1 undeclared", func(t *testing.T) {
+		t.Parallel()
+		im := startLiveImitation(t)
+		im.edge.SetFeatures(contract.FeatureEdgeDiversion)
+		r := runLive(t, liveArgs("external", im.edge.Addr(), im.caFile, "-o", "junit")...)
+		wantLiveSummary(t, r, exitFailed, 15, 3, 1, total-19)
+		for _, want := range []string{`<property name="features.on" value=""></property>`, livetest.PodMain,
+			`expected served by &#34;mw-web/*&#34;`} {
+			if !strings.Contains(r.stdout, want) {
+				t.Errorf("JUnit lacks %s", want)
+			}
 		}
-	}
+	})
 
-	r = runLive(t, liveArgs("external", im.edge.Addr(), im.caFile, "--features", "edge-diversion")...)
-	wantLiveSummary(t, r, exitPassed, 18, 0, 1, total-19)
-	if !strings.Contains(r.stderr, "features: edge-diversion on, rest-diversion off, mesh-split off") ||
-		!strings.Contains(r.stdout, "features: edge-diversion on, rest-diversion off, mesh-split off") ||
-		!strings.Contains(r.stdout, "(edge-diversion on)") {
-		t.Errorf("the run does not name its features:\nstdout:\n%s\nstderr:\n%s", r.stdout, r.stderr)
-	}
-
-	im.edge.SetFault(livetest.TestwikiToMWWeb)
-	r = runLive(t, liveArgs("external", im.edge.Addr(), im.caFile, "-o", "junit", "--features", "edge-diversion")...)
-	wantLiveSummary(t, r, exitFailed, 15, 3, 1, total-19)
-	var suites struct {
-		XMLName xml.Name
-	}
-	if err := xml.Unmarshal([]byte(r.stdout), &suites); err != nil {
-		t.Fatalf("stdout is not JUnit XML: %v\n%s", err, r.stdout)
-	}
-	for _, name := range []string{"edge-testwiki-main-page", "edge-testwiki-api", "edge-runsinglejob-not-jobrunner"} {
-		if !strings.Contains(r.stdout, name) {
-			t.Errorf("JUnit lacks %s", name)
+	t.Run("step 1 declared", func(t *testing.T) {
+		t.Parallel()
+		im := startLiveImitation(t)
+		im.edge.SetFeatures(contract.FeatureEdgeDiversion)
+		r := runLive(t, liveArgs("external", im.edge.Addr(), im.caFile, "--features", "edge-diversion")...)
+		wantLiveSummary(t, r, exitPassed, 18, 0, 1, total-19)
+		if !strings.Contains(r.stderr, "features: edge-diversion on, rest-diversion off, mesh-split off") ||
+			!strings.Contains(r.stdout, "features: edge-diversion on, rest-diversion off, mesh-split off") ||
+			!strings.Contains(r.stdout, "(edge-diversion on)") {
+			t.Errorf("the run does not name its features:\nstdout:\n%s\nstderr:\n%s", r.stdout, r.stderr)
 		}
-	}
-	if !strings.Contains(r.stdout, livetest.PodMWWeb) {
-		t.Errorf("JUnit does not name the mw-web pod that answered")
-	}
+	})
+
+	t.Run("step 1 declared, diversion lost", func(t *testing.T) {
+		t.Parallel()
+		im := startLiveImitation(t)
+		im.edge.SetFeatures(contract.FeatureEdgeDiversion)
+		im.edge.SetFault(livetest.TestwikiToMWWeb)
+		r := runLive(t, liveArgs("external", im.edge.Addr(), im.caFile, "-o", "junit", "--features", "edge-diversion")...)
+		wantLiveSummary(t, r, exitFailed, 15, 3, 1, total-19)
+		var suites struct {
+			XMLName xml.Name
+		}
+		if err := xml.Unmarshal([]byte(r.stdout), &suites); err != nil {
+			t.Fatalf("stdout is not JUnit XML: %v\n%s", err, r.stdout)
+		}
+		for _, name := range []string{"edge-testwiki-main-page", "edge-testwiki-api", "edge-runsinglejob-not-jobrunner"} {
+			if !strings.Contains(r.stdout, name) {
+				t.Errorf("JUnit lacks %s", name)
+			}
+		}
+		if !strings.Contains(r.stdout, livetest.PodMWWeb) {
+			t.Errorf("JUnit does not name the mw-web pod that answered")
+		}
+	})
 }
 
 func TestLiveRunInternal(t *testing.T) {

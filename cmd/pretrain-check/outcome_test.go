@@ -47,6 +47,7 @@ func silentServer(t *testing.T) string {
 // preflight sends an HTTP request, not only a TCP dial (run used to wait
 // its whole --timeout, httpbb 20 s).
 func TestPreflightSilentServer(t *testing.T) {
+	t.Parallel()
 	addr := silentServer(t)
 	static := writeFile(t, "silent.yaml", fmt.Sprintf("name: silent\nentries:\n  ingress: {url: \"http://%s\"}\n", addr))
 	suite := writeFile(t, "silent-httpbb.yaml", "https://test.wikipedia.org:\n- path: /wiki/Main_Page\n  assert_status: 200\n- path: /\n  assert_status: 301\n")
@@ -55,8 +56,13 @@ func TestPreflightSilentServer(t *testing.T) {
 		"httpbb": {"httpbb", suite, "--hosts", addr},
 	} {
 		t.Run(name, func(t *testing.T) {
+			// The binary, not execute: each waits out the preflight's 5s,
+			// side by side, and execute swaps os.Stderr, which parallel
+			// tests must not.
+			t.Parallel()
 			start := time.Now()
-			code, _, stderr := execute(t, args...)
+			r := runBinary(t, nil, args...)
+			code, stderr := r.code, r.stderr
 			if el := time.Since(start); code != exitEnvironment || el > 10*time.Second {
 				t.Fatalf("exit %d after %s, want %d within seconds\n%s", code, el, exitEnvironment, stderr)
 			}
@@ -86,6 +92,7 @@ func TestNothingCheckedExits2(t *testing.T) {
 // flight and those never run, inconclusive with why) in every format and
 // exits with exitStopped when nothing failed.
 func TestStoppedRunReportsEveryCase(t *testing.T) {
+	t.Parallel()
 	// Every answer is an unidentified 404: no case fails before the 3 s
 	// --timeout (a wrong answer is polled for 30 s); the few cases that
 	// expect exactly that 404 pass, the others are in flight or never run.

@@ -31,6 +31,7 @@ func TestProfileForHonoursTheEnvironment(t *testing.T) {
 // Bad bring-up input is a usage error (exit 2) found before any cluster is
 // created, naming the file (and for a routing input, the position).
 func TestUpRefusesBadInputBeforeCreatingAnything(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	manifest := filepath.Join(dir, "images.json")
 	refs := `{"node":"n:1","mwstub":"s:1","traefik":"t:1","ats":"a:1","haproxy":"h:1"}`
@@ -67,6 +68,7 @@ func TestUpRefusesBadInputBeforeCreatingAnything(t *testing.T) {
 		{"bad ingress mode", []string{"--ingress", "nginx"}, `ingress "nginx"`},
 	} {
 		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
 			r := runBinary(t, nil, append(base, c.args...)...)
 			if r.code != 2 || !strings.Contains(r.stderr, c.want) {
 				t.Errorf("exit %d, want 2 naming %q:\n%s", r.code, c.want, r.stderr)
