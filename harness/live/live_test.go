@@ -225,24 +225,35 @@ func TestLiveExternalThroughConnectTo(t *testing.T) {
 func TestLiveExternalUndeclaredStepFailsTheRightCases(t *testing.T) {
 	t.Parallel()
 	fx := setup(t)
-	edge := fx.server(t, livetest.Edge)
-	edge.SetFeatures(contract.FeatureEdgeDiversion)
-	got := fx.run(t, "external", edge)
-	expect(t, got, merge(
-		outcomes(check.Passed, without(externalPassed, externalFaulty)),
-		outcomes(check.Inconclusive, externalInconclusive),
-		outcomes(check.Failed, externalFaulty),
-	))
-	for _, n := range externalFaulty {
-		r := strings.Join(got[n].Reasons, "; ")
-		if !strings.Contains(r, `got "mw-pretrain/main" (pod `+livetest.PodMain+`)`) || !strings.Contains(r, `expected served by "mw-`) {
-			t.Errorf("case %s: reasons %q do not name the Pretrain pod", n, r)
+	// Undeclared and declared, each against its own edge, side by side:
+	// each waits on the live rate cap.
+	t.Run("undeclared", func(t *testing.T) {
+		t.Parallel()
+		edge := fx.server(t, livetest.Edge)
+		edge.SetFeatures(contract.FeatureEdgeDiversion)
+		got := fx.run(t, "external", edge)
+		expect(t, got, merge(
+			outcomes(check.Passed, without(externalPassed, externalFaulty)),
+			outcomes(check.Inconclusive, externalInconclusive),
+			outcomes(check.Failed, externalFaulty),
+		))
+		for _, n := range externalFaulty {
+			r := strings.Join(got[n].Reasons, "; ")
+			if !strings.Contains(r, `got "mw-pretrain/main" (pod `+livetest.PodMain+`)`) || !strings.Contains(r, `expected served by "mw-`) {
+				t.Errorf("case %s: reasons %q do not name the Pretrain pod", n, r)
+			}
 		}
-	}
+	})
 	// Declared, the step passes.
-	fx.features = []string{contract.FeatureEdgeDiversion}
-	got = fx.run(t, "external", edge)
-	expect(t, got, merge(outcomes(check.Passed, externalPassed), outcomes(check.Inconclusive, externalInconclusive)))
+	t.Run("declared", func(t *testing.T) {
+		t.Parallel()
+		fx := fx
+		fx.features = []string{contract.FeatureEdgeDiversion}
+		edge := fx.server(t, livetest.Edge)
+		edge.SetFeatures(contract.FeatureEdgeDiversion)
+		got := fx.run(t, "external", edge)
+		expect(t, got, merge(outcomes(check.Passed, externalPassed), outcomes(check.Inconclusive, externalInconclusive)))
+	})
 }
 
 // With edge-diversion on and declared, an edge that loses the diversion
@@ -355,22 +366,26 @@ func TestDefaultContractLive(t *testing.T) {
 		{"external", livetest.Edge, []string{"test.wikipedia.org", "en.wikipedia.org"}},
 		{"internal", livetest.Ingress, append([]string{"test.wikipedia.org", "en.wikipedia.org"}, livetest.JobrunnerNames...)},
 	} {
-		s := fx.server(t, vc.role)
-		got := fx.run(t, vc.vantage, s)
-		counts := map[check.Outcome]int{}
-		for name, v := range got {
-			counts[v.Outcome]++
-			if v.Outcome == check.Failed {
-				t.Errorf("%s: case %s failed against a faithful imitation:\n%s", vc.vantage, name, v.Explain())
+		// Each vantage point against its own imitation, side by side.
+		t.Run(vc.vantage, func(t *testing.T) {
+			t.Parallel()
+			s := fx.server(t, vc.role)
+			got := fx.run(t, vc.vantage, s)
+			counts := map[check.Outcome]int{}
+			for name, v := range got {
+				counts[v.Outcome]++
+				if v.Outcome == check.Failed {
+					t.Errorf("%s: case %s failed against a faithful imitation:\n%s", vc.vantage, name, v.Explain())
+				}
+				if e := v.Case.Entry; (strings.HasPrefix(e, "mesh/") || e == contract.EntryJobrunner) && v.Outcome != check.NotApplicable {
+					t.Errorf("%s: case %s (entry %s) is %s, want not applicable", vc.vantage, name, e, v.Outcome)
+				}
 			}
-			if e := v.Case.Entry; (strings.HasPrefix(e, "mesh/") || e == contract.EntryJobrunner) && v.Outcome != check.NotApplicable {
-				t.Errorf("%s: case %s (entry %s) is %s, want not applicable", vc.vantage, name, e, v.Outcome)
+			if counts[check.Passed] == 0 {
+				t.Errorf("%s: nothing passed: %v", vc.vantage, counts)
 			}
-		}
-		if counts[check.Passed] == 0 {
-			t.Errorf("%s: nothing passed: %v", vc.vantage, counts)
-		}
-		checkSeen(t, s, vc.vantage, fx.file.UserAgent, vc.allowed)
-		t.Logf("%s: %v", vc.vantage, counts)
+			checkSeen(t, s, vc.vantage, fx.file.UserAgent, vc.allowed)
+			t.Logf("%s: %v", vc.vantage, counts)
+		})
 	}
 }
