@@ -282,6 +282,7 @@ func TestRunCancelIsPrompt(t *testing.T) {
 }
 
 func TestRunAllOrderAndConcurrency(t *testing.T) {
+	t.Parallel() // its failing case polls out its 2s
 	var inFlight, peak atomic.Int32
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		cur := inFlight.Add(1)

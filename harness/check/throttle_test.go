@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -37,19 +38,23 @@ func throttlingServer(t *testing.T, throttled int, status int, retryAfter string
 // A 429 or 503 with Retry-After is waited out within the poll budget and
 // shows in the evidence; the case then passes after its misses.
 func TestRunWaitsOutRetryAfter(t *testing.T) {
+	t.Parallel() // each status waits out a second
 	for _, status := range []int{http.StatusTooManyRequests, http.StatusServiceUnavailable} {
-		srv, n := throttlingServer(t, 1, status, "1")
-		start := time.Now()
-		v := Run(context.Background(), testContract(), mainCase(), edgeTarget(t, srv), newTestProber(t), fastPoll())
-		if v.Outcome != Passed {
-			t.Fatalf("%d: outcome %s\n%s", status, v.Outcome, v.Explain())
-		}
-		if el := time.Since(start); el < time.Second {
-			t.Errorf("%d: Retry-After 1 not waited out: passed after %s", status, el)
-		}
-		if n.Load() != 4 || len(v.HistoryReasons) != 1 || !strings.Contains(strings.Join(v.HistoryReasons[0], "; "), fmt.Sprintf("throttled: %d with Retry-After 1s, waited out", status)) {
-			t.Errorf("%d: %d requests, history %q", status, n.Load(), v.HistoryReasons)
-		}
+		t.Run(strconv.Itoa(status), func(t *testing.T) {
+			t.Parallel()
+			srv, n := throttlingServer(t, 1, status, "1")
+			start := time.Now()
+			v := Run(context.Background(), testContract(), mainCase(), edgeTarget(t, srv), newTestProber(t), fastPoll())
+			if v.Outcome != Passed {
+				t.Fatalf("%d: outcome %s\n%s", status, v.Outcome, v.Explain())
+			}
+			if el := time.Since(start); el < time.Second {
+				t.Errorf("%d: Retry-After 1 not waited out: passed after %s", status, el)
+			}
+			if n.Load() != 4 || len(v.HistoryReasons) != 1 || !strings.Contains(strings.Join(v.HistoryReasons[0], "; "), fmt.Sprintf("throttled: %d with Retry-After 1s, waited out", status)) {
+				t.Errorf("%d: %d requests, history %q", status, n.Load(), v.HistoryReasons)
+			}
+		})
 	}
 }
 
