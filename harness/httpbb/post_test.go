@@ -111,6 +111,7 @@ func TestPostRefusedWithoutFlag(t *testing.T) {
 // With AllowPost the POSTs go out with httpbb's bodies and content types,
 // and pass.
 func TestPostWithFlag(t *testing.T) {
+	t.Parallel() // waits on the rate cap
 	ca, caFile := livetest.NewTestCA(t)
 	rec := startRecorder(t, ca)
 	tests, _, err := Parse("post.yaml", []byte(postSuite))
@@ -151,6 +152,7 @@ func TestPostWithFlag(t *testing.T) {
 // the rate cap, https only, the hosts, the User-Agent policy; other
 // methods and bodies on a GET stay refused.
 func TestPostWithFlagStillGuarded(t *testing.T) {
+	t.Parallel() // waits on the rate cap
 	ca, _ := livetest.NewTestCA(t)
 	rec := startRecorder(t, ca)
 
@@ -249,6 +251,7 @@ func TestPostWithFlagStillGuarded(t *testing.T) {
 // The preflight never sends a request with a body: each POST goes out
 // once, the preflight takes the suite's GET.
 func TestPreflightSkipsBodies(t *testing.T) {
+	t.Parallel() // waits on the rate cap
 	ca, caFile := livetest.NewTestCA(t)
 	rec := startRecorder(t, ca)
 	tests, _, err := Parse("post.yaml", []byte(postSuite))

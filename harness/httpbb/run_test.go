@@ -77,6 +77,7 @@ func outcomes(vs []check.Verdict) map[check.Outcome][]string {
 // testwiki basics through the edge and through the ingress, the edge suite
 // through the edge, the jobrunner suite through the ingress.
 func TestShippedSuitesAgainstImitation(t *testing.T) {
+	t.Parallel() // waits on the rate cap
 	im := start(t)
 	for _, c := range []struct {
 		files []string
@@ -118,6 +119,7 @@ func TestShippedSuitesAgainstImitation(t *testing.T) {
 // A fault in the imitation (testwiki served by mw-web) fails exactly the
 // tests that assert a Pretrain main pod.
 func TestFaultFailsTheRightTests(t *testing.T) {
+	t.Parallel() // waits on the rate cap
 	im := start(t)
 	im.edge.SetFault(livetest.TestwikiToMWWeb)
 	tests := load(t, "testwiki.yaml")
@@ -196,6 +198,7 @@ func TestRunOptions(t *testing.T) {
 // Several --hosts: every test runs against each, named "@ host"; a host
 // without a port takes the base URL's.
 func TestSeveralHosts(t *testing.T) {
+	t.Parallel() // waits on the rate cap
 	im := start(t)
 	tests := load(t, "jobrunner.yaml")
 	vs := run(t, tests, Options{Hosts: []string{im.ingress.Addr(), im.edge.Addr()}, CAFile: im.caFile})
