@@ -107,17 +107,19 @@ func TestWrongRoutingFailsTheRightCases(t *testing.T) {
 	}
 }
 
-// childSlots bounds the suites children running at once. A child spends
-// much of its run waiting (a wrong case polls out its budget), so twice
-// the CPUs keeps them busy; go test's -parallel (GOMAXPROCS) would not.
-var childSlots = make(chan struct{}, 2*runtime.GOMAXPROCS(0))
+// childSlots bounds the suites children running at once: one more than
+// the CPUs, as a child spends part of its run waiting (a wrong case polls
+// out its budget). Many more would slow every child's requests, and a
+// correct case must still pass three times in a row within its budget.
+var childSlots = make(chan struct{}, runtime.GOMAXPROCS(0)+1)
 
 // proofPoll is the children's poll. The in-process targets answer
 // consistently at once: a correct case passes on its first three
 // attempts and a wrong one never converges, so retrying a miss every 10ms
 // (inProcessPoll) for the whole budget only burns the CPU the other
-// children share. The budget stays inProcessPoll's.
-var proofPoll = []string{envPollInterval + "=250ms"}
+// children share. The budget is a little over inProcessPoll's: the
+// children run side by side.
+var proofPoll = []string{envPollTimeout + "=2s", envPollInterval + "=250ms"}
 
 // childEnv is the environment of a TestSuites child: the race detector's
 // one-second sleep at exit (atexit_sleep_ms) is for long-lived

@@ -63,7 +63,7 @@ func TestMain(m *testing.M) {
 	parallelSet := false
 	flag.Visit(func(f *flag.Flag) { parallelSet = parallelSet || f.Name == "test.parallel" })
 	if !parallelSet {
-		flag.Set("test.parallel", "8")
+		flag.Set("test.parallel", "4")
 	}
 	// Build the binary while the in-process tests run.
 	if !testing.Short() {

@@ -152,7 +152,6 @@ func TestPostWithFlag(t *testing.T) {
 // the rate cap, https only, the hosts, the User-Agent policy; other
 // methods and bodies on a GET stay refused.
 func TestPostWithFlagStillGuarded(t *testing.T) {
-	t.Parallel() // waits on the rate cap
 	ca, _ := livetest.NewTestCA(t)
 	rec := startRecorder(t, ca)
 
