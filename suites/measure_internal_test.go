@@ -12,8 +12,8 @@ import (
 )
 
 // TestBudgetsMeasuredSideBySide: prefetched budgets run at the same time
-// (each budget's traffic overlaps every other's), each at its own plan,
-// and each spec then finds its result.
+// (each budget's traffic overlaps every other's), each sends its whole
+// plan, and each spec then finds its result.
 func TestBudgetsMeasuredSideBySide(t *testing.T) {
 	c, err := contract.Default()
 	if err != nil {
@@ -36,7 +36,10 @@ func TestBudgetsMeasuredSideBySide(t *testing.T) {
 		if !ok || err != nil {
 			t.Fatalf("budget %q: measured %t, error %v", a.Name, ok, err)
 		}
-		if ra.Outcome != check.Passed || ra.Requests != ra.Plan.Requests {
+		// Every request sent and measured; the percentiles' verdicts are
+		// TestDefaultBudgetsPassOnTheReplica's (one at a time, so a loaded
+		// machine does not make this test about latency).
+		if ra.Requests != ra.Plan.Requests || ra.Requests == 0 || ra.Outcome == check.NotApplicable {
 			t.Errorf("budget %q: %s with %d of %d requests:\n%s", a.Name, ra.Outcome, ra.Requests, ra.Plan.Requests, ra.Explain())
 		}
 		for _, b := range c.Budgets {
