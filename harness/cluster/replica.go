@@ -44,6 +44,11 @@ func (r *Replica) Name() string { return r.name }
 // Target maps every contract entry point to the replica's 127.0.0.1 ports.
 func (r *Replica) Target() target.Target { return r.target }
 
+// Kubeconfig is the kubeconfig the replica's clients use: a later process
+// attaches with it (WithKubeconfig) without asking kind, which takes a
+// docker exec.
+func (r *Replica) Kubeconfig() []byte { return []byte(r.kubeconfig) }
+
 // Down deletes the kind cluster (and its kubeconfig entry), printing
 // "[down] teardown 4.9s". Deleting a cluster that does not exist is not an
 // error.

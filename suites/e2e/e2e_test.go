@@ -14,6 +14,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -52,8 +53,9 @@ const (
 	envChild       = "PRETRAIN_E2E_CHILD"
 	envChildReport = "PRETRAIN_E2E_CHILD_REPORT"
 	envChildPoll   = "PRETRAIN_E2E_CHILD_POLL_TIMEOUT"
-	// A child run against the replica on an existing cluster: its
-	// kubeconfig and the kind config of its port mappings.
+	// The child's kubeconfig (the replica's, written once by the parent,
+	// or the existing cluster's) and, on an existing cluster, the kind
+	// config of its port mappings.
 	envChildKubeconfig = "PRETRAIN_E2E_CHILD_KUBECONFIG"
 	envChildKindConfig = "PRETRAIN_E2E_CHILD_KIND_CONFIG"
 )
@@ -164,6 +166,9 @@ func replicaOptions() ([]cluster.Option, error) {
 
 // tearDown is the e2e-framework Finish: it runs even after a panic.
 func tearDown(ctx context.Context, _ *envconf.Config) (context.Context, error) {
+	if kubeconfigPath != "" {
+		os.RemoveAll(filepath.Dir(kubeconfigPath))
+	}
 	if replica == nil {
 		return ctx, nil
 	}
@@ -209,14 +214,14 @@ func TestChildSuites(t *testing.T) {
 	}
 	dir := os.Getenv(envChildReport)
 	res, err := run.Run(context.Background(), run.Options{
-		Contract:  c,
-		Target:    tg,
-		SuiteName: "pretrain-check on the kind replica",
-		Probe:     probe.Options{Timeout: 5 * time.Second},
+		Contract:    c,
+		Target:      tg,
+		SuiteName:   "pretrain-check on the kind replica",
+		Probe:       probe.Options{Timeout: 5 * time.Second},
 		Poll:        poll,
 		Concurrency: concurrency,
 		ReportDir:   dir,
-		T:         t,
+		T:           t,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -242,7 +247,32 @@ type childRun struct {
 // runChild runs the suites in a child process and reads its report; the
 // error says why there is no report (the child's failures are in childRun).
 func runChild(ctx context.Context, dir string, pollTimeout time.Duration, ginkgoArgs ...string) (childRun, error) {
-	return runChildEnv(ctx, dir, pollTimeout, nil, ginkgoArgs...)
+	kc, err := replicaKubeconfig()
+	if err != nil {
+		return childRun{}, err
+	}
+	return runChildEnv(ctx, dir, pollTimeout, []string{envChildKubeconfig + "=" + kc}, ginkgoArgs...)
+}
+
+var (
+	kubeconfigOnce sync.Once
+	kubeconfigPath string
+	kubeconfigErr  error
+)
+
+// replicaKubeconfig writes the replica's kubeconfig once, for the children:
+// attaching with it saves each child the second kind takes to read it from
+// the node. Not in the report directory: it holds the cluster's admin key.
+func replicaKubeconfig() (string, error) {
+	kubeconfigOnce.Do(func() {
+		var dir string
+		if dir, kubeconfigErr = os.MkdirTemp("", "pretrain-e2e-"); kubeconfigErr != nil {
+			return
+		}
+		kubeconfigPath = filepath.Join(dir, "kubeconfig")
+		kubeconfigErr = os.WriteFile(kubeconfigPath, replica.Kubeconfig(), 0o600)
+	})
+	return kubeconfigPath, kubeconfigErr
 }
 
 // runChildEnv is runChild with more environment (another replica).
