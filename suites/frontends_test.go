@@ -53,7 +53,11 @@ func TestFrontEndsAgree(t *testing.T) {
 	// Both front ends poll alike, at the proofs' interval (proofPoll).
 	poll := []string{envPollTimeout + "=1500ms", envPollInterval + "=250ms"}
 	goTestDir := t.TempDir()
-	child := exec.Command(os.Args[0], "-test.run=^TestSuites$", "-test.count=1", "-ginkgo.label-filter=!latency")
+	childBin, err := childBinary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	child := exec.Command(childBin, "-test.run=^TestSuites$", "-test.count=1", "-ginkgo.label-filter=!latency")
 	child.Env = childEnv(append([]string{envTarget + "=" + targetFile, envReportDir + "=" + goTestDir}, poll...)...)
 	childOut, childErr := child.CombinedOutput()
 

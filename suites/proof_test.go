@@ -145,10 +145,15 @@ type suitesChild struct {
 func startSuitesChild(t *testing.T, targetSpec string, env ...string) *suitesChild {
 	t.Helper()
 	c := &suitesChild{spec: targetSpec, dir: t.TempDir(), done: make(chan struct{})}
-	cmd := exec.Command(os.Args[0], "-test.run=^TestSuites$", "-test.count=1", "-ginkgo.label-filter=!latency")
-	cmd.Env = childEnv(append(append([]string{envTarget + "=" + targetSpec, envReportDir + "=" + c.dir}, proofPoll...), env...)...)
 	go func() {
 		defer close(c.done)
+		bin, err := childBinary()
+		if err != nil {
+			c.err = err
+			return
+		}
+		cmd := exec.Command(bin, "-test.run=^TestSuites$", "-test.count=1", "-ginkgo.label-filter=!latency")
+		cmd.Env = childEnv(append(append([]string{envTarget + "=" + targetSpec, envReportDir + "=" + c.dir}, proofPoll...), env...)...)
 		childSlots <- struct{}{}
 		defer func() { <-childSlots }()
 		c.out, c.err = cmd.CombinedOutput()
