@@ -19,11 +19,11 @@ import (
 	"gitlab.wikimedia.org/repos/sre/pretrain-check/harness/proctest"
 )
 
-// TestResolveAtRuntimeStartsBeforeNamesResolve: in the kind replica the
+// TestProxiesGatewayResolvesAtRuntime: in the kind replica the
 // gateway may start before CoreDNS answers. With ResolveAtRuntime haproxy
 // starts on names that do not resolve and answers 503 (no server address
 // yet) instead of exiting; without it, haproxy refuses the configuration.
-func TestResolveAtRuntimeStartsBeforeNamesResolve(t *testing.T) {
+func TestProxiesGatewayResolvesAtRuntime(t *testing.T) {
 	if _, err := os.Stat(haproxyBin); err != nil {
 		t.Skip("SKIPPED: " + haproxyBin + " is missing (apt-get install haproxy): the run-time resolution test did NOT run")
 	}
