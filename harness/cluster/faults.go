@@ -256,7 +256,7 @@ func (r *Replica) breaksPass(ctx context.Context, f Fault) error {
 		}
 		cases = append(cases, cs)
 	}
-	p := probe.New(probe.Options{Timeout: r.opts.timeouts.Request})
+	p := probe.New(probe.Options{Timeout: r.opts.timeouts.Request, FreshConnections: true})
 	defer p.Close()
 	vs := check.RunAll(ctx, c, cases, r.target, p, check.PollConfig{
 		Timeout: r.opts.timeouts.Converge, Interval: r.opts.timeouts.ConvergeInterval,
@@ -287,8 +287,9 @@ func faultWitnesses() (*contract.Contract, error) {
 
 // Inject makes the fault in the live replica, restarts the proxies it
 // concerns, and waits until the fault's witness request gets the wrong
-// answer RequiredConsecutive times in a row: from then on the suites see
-// the fault. Prints "[fault] <name> 4.2s".
+// answer RequiredConsecutive times in a row, each on a new connection (a
+// kept one may reach a pod a new connection no longer does): from then on
+// the suites see the fault. Prints "[fault] <name> 4.2s".
 func (r *Replica) Inject(ctx context.Context, f Fault) error {
 	err := runStep(ctx, r.opts.logger, "fault", step{name: f.Name, timeout: r.opts.timeouts.Ready + r.opts.timeouts.Converge, run: func(ctx context.Context) (string, error) {
 		if f.mutation != nil {
@@ -323,7 +324,7 @@ func (r *Replica) injectConfigEdit(ctx context.Context, f Fault) (string, error)
 			return "", err
 		}
 	}
-	p := probe.New(probe.Options{Timeout: r.opts.timeouts.Request})
+	p := probe.New(probe.Options{Timeout: witnessTimeout(r.opts.timeouts), FreshConnections: true})
 	defer p.Close()
 	v := check.Run(ctx, w, witness, r.target, p, check.PollConfig{
 		Timeout: r.opts.timeouts.Converge, Interval: r.opts.timeouts.ConvergeInterval,
@@ -421,7 +422,7 @@ func (r *Replica) injectMutation(ctx context.Context, f Fault) (string, error) {
 	if err := r.applyRoutes(ctx, in); err != nil {
 		return "", err
 	}
-	p := probe.New(probe.Options{Timeout: r.opts.timeouts.Request})
+	p := probe.New(probe.Options{Timeout: witnessTimeout(r.opts.timeouts), FreshConnections: true})
 	defer p.Close()
 	inARow, last := 0, ""
 	for inARow < r.opts.timeouts.RequiredConsecutive {
@@ -439,3 +440,9 @@ func (r *Replica) injectMutation(ctx context.Context, f Fault) (string, error) {
 	}
 	return fmt.Sprintf("live: %s (witness %s takes %q)", f.made, witness.Name, want), nil
 }
+
+// witnessTimeout bounds one witness request: a new connection that stalls
+// (its SYN sent to the pod just replaced, before kube-proxy has caught up)
+// is given up after a second and retried, not waited on for the whole
+// request timeout.
+func witnessTimeout(t Timeouts) time.Duration { return min(t.Request, time.Second) }

@@ -76,6 +76,11 @@ type Options struct {
 	// MinInterval, when set, is the minimum time between the starts of two
 	// requests from this Prober (a rate cap for live targets).
 	MinInterval time.Duration
+	// FreshConnections opens a new connection for every request: an answer
+	// then says where new connections go now (after a rollout, a kept
+	// connection may still reach the old pod, or the new one while new
+	// connections do not yet).
+	FreshConnections bool
 }
 
 // Prober sends requests. It is safe for concurrent use; Close releases its
@@ -352,6 +357,7 @@ func (p *Prober) transport(ep target.Endpoint) (*http.Transport, error) {
 		IdleConnTimeout:       30 * time.Second,
 		TLSHandshakeTimeout:   p.opts.Timeout,
 		ResponseHeaderTimeout: p.opts.Timeout,
+		DisableKeepAlives:     p.opts.FreshConnections,
 	}
 	if ep.Forward == nil {
 		addr := ep.Address()

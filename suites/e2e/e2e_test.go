@@ -203,6 +203,7 @@ func TestChildSuites(t *testing.T) {
 	}
 	tg := attached.Target()
 	poll := check.DefaultPollConfig()
+	requestTimeout := 5 * time.Second
 	concurrency := 0 // run's default
 	if v := os.Getenv(envChildPoll); v != "" {
 		if poll.Timeout, err = time.ParseDuration(v); err != nil {
@@ -211,13 +212,16 @@ func TestChildSuites(t *testing.T) {
 		// A proof checks every case at once: the cases the fault breaks
 		// wait out their budget together, not in waves of eight.
 		concurrency = len(c.Cases)
+		// A connection that stalls (a SYN lost to a pod just replaced)
+		// leaves time for another attempt within the budget.
+		requestTimeout = proofPollTimeout / 2
 	}
 	dir := os.Getenv(envChildReport)
 	res, err := run.Run(context.Background(), run.Options{
 		Contract:    c,
 		Target:      tg,
 		SuiteName:   "pretrain-check on the kind replica",
-		Probe:       probe.Options{Timeout: 5 * time.Second},
+		Probe:       probe.Options{Timeout: requestTimeout},
 		Poll:        poll,
 		Concurrency: concurrency,
 		ReportDir:   dir,
