@@ -764,3 +764,33 @@ func TestBuilder(t *testing.T) {
 		}
 	}
 }
+
+// FreshConnections: every request on a new connection (a witness after a
+// rollout); by default a kept connection serves the next request.
+func TestFreshConnectionsOpenOnePerRequest(t *testing.T) {
+	for _, fresh := range []bool{false, true} {
+		var conns atomic.Int32
+		srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+		srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
+			if s == http.StateNew {
+				conns.Add(1)
+			}
+		}
+		srv.Start()
+		ep := target.Endpoint{Entry: "edge", URL: mustURL(t, srv.URL)}
+		p := newProber(t, Options{FreshConnections: fresh})
+		for range 3 {
+			if r := p.Do(context.Background(), ep, contract.Request{Method: "GET", Host: testHost, Path: "/"}); r.Err != "" {
+				t.Fatal(r.Err)
+			}
+		}
+		srv.Close()
+		want := int32(1)
+		if fresh {
+			want = 3
+		}
+		if got := conns.Load(); got != want {
+			t.Errorf("FreshConnections %t: %d connections for 3 requests, want %d", fresh, got, want)
+		}
+	}
+}
