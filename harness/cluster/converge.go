@@ -41,7 +41,7 @@ func converge(ctx context.Context, tg target.Target, t Timeouts) (convergeResult
 	if err != nil {
 		return convergeResult{}, err
 	}
-	p := probe.New(probe.Options{Timeout: t.Request, FreshConnections: true})
+	p := probe.New(probe.Options{Timeout: attemptTimeout(t), FreshConnections: true})
 	defer p.Close()
 	cfg := check.PollConfig{
 		Timeout:             t.Converge,

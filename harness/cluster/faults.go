@@ -256,7 +256,7 @@ func (r *Replica) breaksPass(ctx context.Context, f Fault) error {
 		}
 		cases = append(cases, cs)
 	}
-	p := probe.New(probe.Options{Timeout: r.opts.timeouts.Request, FreshConnections: true})
+	p := probe.New(probe.Options{Timeout: attemptTimeout(r.opts.timeouts), FreshConnections: true})
 	defer p.Close()
 	vs := check.RunAll(ctx, c, cases, r.target, p, check.PollConfig{
 		Timeout: r.opts.timeouts.Converge, Interval: r.opts.timeouts.ConvergeInterval,
@@ -324,7 +324,7 @@ func (r *Replica) injectConfigEdit(ctx context.Context, f Fault) (string, error)
 			return "", err
 		}
 	}
-	p := probe.New(probe.Options{Timeout: witnessTimeout(r.opts.timeouts), FreshConnections: true})
+	p := probe.New(probe.Options{Timeout: attemptTimeout(r.opts.timeouts), FreshConnections: true})
 	defer p.Close()
 	v := check.Run(ctx, w, witness, r.target, p, check.PollConfig{
 		Timeout: r.opts.timeouts.Converge, Interval: r.opts.timeouts.ConvergeInterval,
@@ -422,7 +422,7 @@ func (r *Replica) injectMutation(ctx context.Context, f Fault) (string, error) {
 	if err := r.applyRoutes(ctx, in); err != nil {
 		return "", err
 	}
-	p := probe.New(probe.Options{Timeout: witnessTimeout(r.opts.timeouts), FreshConnections: true})
+	p := probe.New(probe.Options{Timeout: attemptTimeout(r.opts.timeouts), FreshConnections: true})
 	defer p.Close()
 	inARow, last := 0, ""
 	for inARow < r.opts.timeouts.RequiredConsecutive {
@@ -441,8 +441,8 @@ func (r *Replica) injectMutation(ctx context.Context, f Fault) (string, error) {
 	return fmt.Sprintf("live: %s (witness %s takes %q)", f.made, witness.Name, want), nil
 }
 
-// witnessTimeout bounds one witness request: a new connection that stalls
-// (its SYN sent to the pod just replaced, before kube-proxy has caught up)
-// is given up after a second and retried, not waited on for the whole
-// request timeout.
-func witnessTimeout(t Timeouts) time.Duration { return min(t.Request, time.Second) }
+// attemptTimeout bounds one request of a witness, converge or revert check:
+// a new connection that stalls (its SYN sent to a pod just replaced, before
+// kube-proxy has caught up) is given up after a second and retried within
+// the check's budget, not waited on for the whole request timeout.
+func attemptTimeout(t Timeouts) time.Duration { return min(t.Request, time.Second) }
