@@ -76,7 +76,7 @@ func (r *Replica) sealDNS(ctx context.Context) (string, error) {
 	if dl, ok := ctx.Deadline(); ok {
 		timeout = time.Until(dl)
 	}
-	if err := wait.For(sealed, wait.WithContext(ctx), wait.WithTimeout(timeout), wait.WithInterval(250*time.Millisecond), wait.WithImmediate()); err != nil {
+	if err := wait.For(sealed, wait.WithContext(ctx), wait.WithTimeout(timeout), wait.WithInterval(readyInterval), wait.WithImmediate()); err != nil {
 		return "", fmt.Errorf("wait until no %s pod runs another Corefile (pods: %s): %w", coreDNS, describePods(pods.Items, hash), err)
 	}
 	return fmt.Sprintf("%s answers cluster.local only (Corefile %.12s)", coreDNS, hash), nil
