@@ -35,11 +35,10 @@ func TestProxiesGatewayResolvesAtRuntime(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Every Deployment behind a name that does not resolve: no stub needed.
 	pods := map[string][]string{}
-	for key, addrs := range newPodSet(t).start(t, m) {
-		for range addrs {
-			pods[key] = append(pods[key], "pods.unresolvable.invalid:8080")
-		}
+	for _, d := range in.Deployments {
+		pods[d.Key()] = []string{"pods.unresolvable.invalid:8080"}
 	}
 	pemBytes, pool := testCert(t, m.ServerNames())
 	addr := proctest.FreeAddr(t)
