@@ -8,6 +8,7 @@ import (
 	"os"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -203,8 +204,9 @@ func (r *Replica) objectExists(ctx context.Context, c clusterObject) (bool, erro
 }
 
 // release is down on an existing cluster: it deletes the objects the stamp
-// records (a Namespace takes everything in it), waits until they are gone,
-// puts CoreDNS's Corefile back, rolls CoreDNS and deletes the stamp.
+// records (a Namespace takes everything in it) and, while they drain, puts
+// CoreDNS's Corefile back and rolls CoreDNS; once both are done it deletes
+// the stamp.
 func (r *Replica) release(ctx context.Context) (string, error) {
 	if err := r.connectKubeconfig(); err != nil {
 		return "", err
@@ -233,7 +235,25 @@ func (r *Replica) release(ctx context.Context) (string, error) {
 	if err := errors.Join(errs...); err != nil {
 		return "", err
 	}
-	err = wait.PollUntilContextCancel(ctx, time.Second, true, func(ctx context.Context) (bool, error) {
+	// The Namespaces drain (their pods terminating) while CoreDNS rolls
+	// back: neither waits on the other.
+	var gone, restored error
+	var wg sync.WaitGroup
+	wg.Go(func() { gone = r.waitGone(ctx, created) })
+	wg.Go(func() { restored = r.restoreCoreDNS(ctx, stamp.Data[stampCorefileKey]) })
+	wg.Wait()
+	if err := errors.Join(gone, restored); err != nil {
+		return "", err
+	}
+	if err := cms.Delete(ctx, stampName, metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
+		return "", fmt.Errorf("delete stamp %s/%s: %w", stampNamespace, stampName, err)
+	}
+	return fmt.Sprintf("removed %d objects from %s, CoreDNS's Corefile put back", len(created), r.opts.kubeconfig), nil
+}
+
+// waitGone waits until every object up created is gone.
+func (r *Replica) waitGone(ctx context.Context, created []clusterObject) error {
+	err := wait.PollUntilContextCancel(ctx, readyInterval, true, func(ctx context.Context) (bool, error) {
 		for _, c := range created {
 			if exists, err := r.objectExists(ctx, c); err != nil || exists {
 				return false, err
@@ -242,29 +262,29 @@ func (r *Replica) release(ctx context.Context) (string, error) {
 		return true, nil
 	})
 	if err != nil {
-		return "", fmt.Errorf("wait for the %d objects up created to be gone: %w", len(created), err)
+		return fmt.Errorf("wait for the %d objects up created to be gone: %w", len(created), err)
 	}
+	return nil
+}
+
+// restoreCoreDNS puts the Corefile up found back and rolls CoreDNS onto it.
+func (r *Replica) restoreCoreDNS(ctx context.Context, corefile string) error {
+	cms := r.clientset.CoreV1().ConfigMaps(coreDNS.namespace)
 	dns, err := cms.Get(ctx, coreDNS.name, metav1.GetOptions{})
 	if err != nil {
-		return "", fmt.Errorf("read %s: %w", coreDNS, err)
+		return fmt.Errorf("read %s: %w", coreDNS, err)
 	}
-	dns.Data["Corefile"] = stamp.Data[stampCorefileKey]
+	dns.Data["Corefile"] = corefile
 	delete(dns.Annotations, configHashAnnotation)
 	if _, err := cms.Update(ctx, dns, metav1.UpdateOptions{FieldManager: FieldManager}); err != nil {
-		return "", fmt.Errorf("put %s's Corefile back: %w", coreDNS, err)
+		return fmt.Errorf("put %s's Corefile back: %w", coreDNS, err)
 	}
 	// Removing the annotation sealDNS put on CoreDNS's pods rolls them onto
 	// the Corefile put back.
 	unseal := fmt.Sprintf(`{"spec":{"template":{"metadata":{"annotations":{%q:null}}}}}`, configHashAnnotation)
 	d := &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Name: coreDNS.name, Namespace: coreDNS.namespace}}
 	if err := r.client.Resources().Patch(ctx, d, k8s.Patch{PatchType: types.StrategicMergePatchType, Data: []byte(unseal)}); err != nil {
-		return "", fmt.Errorf("roll %s back: %w", coreDNS, err)
+		return fmt.Errorf("roll %s back: %w", coreDNS, err)
 	}
-	if err := r.waitRolledOut(ctx, coreDNS); err != nil {
-		return "", err
-	}
-	if err := cms.Delete(ctx, stampName, metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
-		return "", fmt.Errorf("delete stamp %s/%s: %w", stampNamespace, stampName, err)
-	}
-	return fmt.Sprintf("removed %d objects from %s, CoreDNS's Corefile put back", len(created), r.opts.kubeconfig), nil
+	return r.waitRolledOut(ctx, coreDNS)
 }

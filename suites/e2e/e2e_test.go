@@ -169,16 +169,24 @@ func tearDown(ctx context.Context, _ *envconf.Config) (context.Context, error) {
 	if kubeconfigPath != "" {
 		os.RemoveAll(filepath.Dir(kubeconfigPath))
 	}
+	return ctx, releaseReplica()
+}
+
+// releaseReplica deletes the replica's cluster, unless the keep policy
+// keeps it; afterwards there is no replica.
+func releaseReplica() error {
 	if replica == nil {
-		return ctx, nil
+		return nil
 	}
 	if keep.Keep(failed.Load()) {
 		fmt.Fprintf(logger, "[down] keeping cluster %q (%s=%s)\n", replica.Name(), envKeep, keep)
-		return ctx, nil
+		return nil
 	}
 	dctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	return ctx, replica.Down(dctx)
+	err := replica.Down(dctx)
+	replica = nil
+	return err
 }
 
 // TestChildSuites is the child process: the suites, generated from the
@@ -549,6 +557,11 @@ func TestGatewayDifferential(t *testing.T) {
 // created: the cluster stays, with its own Corefile back.
 func TestExistingCluster(t *testing.T) {
 	noteFailure(t)
+	// The last test (source order): the replica's own cluster is done
+	// with, and deleting it now leaves the 2 cores to the stand-in cluster.
+	if err := releaseReplica(); err != nil {
+		t.Fatal(err)
+	}
 	ctx, cancel := context.WithTimeout(runCtx, 10*time.Minute)
 	defer cancel()
 	dir := t.TempDir()
