@@ -237,10 +237,17 @@ func (r *Replica) release(ctx context.Context) (string, error) {
 	}
 	// The Namespaces drain (their pods terminating) while CoreDNS rolls
 	// back: neither waits on the other.
-	var gone, restored error
-	var wg sync.WaitGroup
-	wg.Go(func() { gone = r.waitGone(ctx, created) })
-	wg.Go(func() { restored = r.restoreCoreDNS(ctx, stamp.Data[stampCorefileKey]) })
+	var (
+		gone, restored         error
+		goneTook, restoredTook time.Duration
+		wg                     sync.WaitGroup
+		start                  = time.Now()
+	)
+	wg.Go(func() { gone = r.waitGone(ctx, created); goneTook = time.Since(start) })
+	wg.Go(func() {
+		restored = r.restoreCoreDNS(ctx, stamp.Data[stampCorefileKey])
+		restoredTook = time.Since(start)
+	})
 	wg.Wait()
 	if err := errors.Join(gone, restored); err != nil {
 		return "", err
@@ -248,7 +255,8 @@ func (r *Replica) release(ctx context.Context) (string, error) {
 	if err := cms.Delete(ctx, stampName, metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
 		return "", fmt.Errorf("delete stamp %s/%s: %w", stampNamespace, stampName, err)
 	}
-	return fmt.Sprintf("removed %d objects from %s, CoreDNS's Corefile put back", len(created), r.opts.kubeconfig), nil
+	return fmt.Sprintf("removed %d objects from %s (gone after %.1fs), CoreDNS's Corefile put back (rolled after %.1fs)",
+		len(created), r.opts.kubeconfig, goneTook.Seconds(), restoredTook.Seconds()), nil
 }
 
 // waitGone waits until every object up created is gone.
