@@ -12,8 +12,6 @@ import (
 	"sync"
 	"time"
 
-	corev1 "k8s.io/api/core/v1"
-
 	fixturefiles "gitlab.wikimedia.org/repos/sre/pretrain-check/fixtures"
 	"gitlab.wikimedia.org/repos/sre/pretrain-check/harness/check"
 	"gitlab.wikimedia.org/repos/sre/pretrain-check/harness/configtarget"
@@ -31,12 +29,13 @@ import (
 // the real proxies route wrongly. Two catalogues list them:
 //   - fixtures/faults.yaml (read by harness/faults, shared with the
 //     in-process replica's proof): the edge, REST gateway and mesh faults,
-//     each made here by editing a proxy's ConfigMap (kindFaults);
+//     each made here by an edit of a proxy's ConfigMap (kindFaults);
 //   - fixtures/mutations/routes.yaml (shared with the config tier's
 //     proof): edits of the routing input, from which the ingress gateway
 //     is regenerated, as a chart change would change it.
 //
-// Each names exactly the cases it must fail.
+// Each runs in a variant of its proxy (variant.go), and names exactly the
+// cases it must fail.
 type Fault struct {
 	Name string
 	// Description says what goes wrong (the catalogue's words).
@@ -55,12 +54,21 @@ type kindFault struct {
 	made string
 	// config, when set, is a text edit of a proxy's ConfigMap.
 	config *configEdit
-	// restarts are the Deployments that must be restarted to pick up the
-	// change (and again after the revert).
-	restarts []deploymentRef
+	// proxy is the Deployment whose variant (variant.go) runs the edited
+	// ConfigMap.
+	proxy deploymentRef
 	// mutation, when set, is an edit of the routing input the ingress
-	// gateway is generated from (fixtures/mutations/routes.yaml).
+	// gateway is generated from (fixtures/mutations/routes.yaml); its
+	// variant is the gateway's.
 	mutation *mutate.Mutation
+}
+
+// variant is the copy of a proxy the fault runs in.
+func (f Fault) variant() variant {
+	if f.mutation != nil {
+		return variant{proxy: gatewayRef, config: configObject{secret: true, name: gatewaySecret}, fault: f.Name, pooled: true}
+	}
+	return variant{proxy: f.proxy, config: configObject{name: f.config.name}, fault: f.Name, pooled: f.proxy == restGateway}
 }
 
 // Proxies' configuration objects the faults edit.
@@ -79,46 +87,46 @@ func kindFaults() map[string]kindFault {
 			config: configEditOf("pretrain-infra", "edge-config", "edge.lua",
 				replace("  if host == TESTWIKI then\n    return proxy(UPSTREAM.ingress)",
 					"  if host == TESTWIKI then\n    return proxy(UPSTREAM.web)")),
-			restarts: []deploymentRef{edge},
+			proxy: edge,
 		},
 		"other-wiki-diverted": {
 			made: "the edge sends every other wiki to the Pretrain ingress",
 			config: configEditOf("pretrain-infra", "edge-config", "edge.lua",
 				replace("  return proxy(UPSTREAM.web)\nend", "  return proxy(UPSTREAM.ingress)\nend")),
-			restarts: []deploymentRef{edge},
+			proxy: edge,
 		},
 		"xwd-scope-ignored": {
 			made: "the edge accepts an XWD backend whatever the Host's scope",
 			config: configEditOf("pretrain-infra", "edge-config", "xwd.lua",
 				replace("  local to = scope.backends[backend]\n",
 					"  local to = scope.backends[backend] or SCOPES[1].backends[backend] or DEFAULT_SCOPE.backends[backend]\n")),
-			restarts: []deploymentRef{edge},
+			proxy: edge,
 		},
 		"mesh-split-missing": {
 			made: "the mesh listeners 6501 and 6506 lose their testwiki split",
 			config: configEditOf("mw-pretrain", "mesh-proxy-config", "haproxy.cfg",
 				replace("    use_backend pretrain-ingress if split_pretrain\n", ""),
 				replace("    use_backend pretrain-jobrunner if split_pretrain\n", "")),
-			restarts: []deploymentRef{meshClient},
+			proxy: meshClient,
 		},
 		"mesh-split-all-hosts": {
 			made: "the mesh split's host regex matches every host",
 			config: configEditOf("mw-pretrain", "mesh-proxy-config", "haproxy.cfg",
 				replaceAll("-m reg ^(test[.]wikipedia[.]org)$", "-m reg .", 2)),
-			restarts: []deploymentRef{meshClient},
+			proxy: meshClient,
 		},
 		"mesh-split-unanchored": {
 			made: "the mesh split's host regex matches a substring, not the whole Host",
 			config: configEditOf("mw-pretrain", "mesh-proxy-config", "haproxy.cfg",
 				replaceAll("-m reg ^(test[.]wikipedia[.]org)$", "-m reg test[.]wikipedia[.]org", 2)),
-			restarts: []deploymentRef{meshClient},
+			proxy: meshClient,
 		},
 		"rest-prefers-xwd": {
 			made: "the REST gateway checks the XWD backend before the Host diversion",
 			config: configEditOf("pretrain-infra", "rest-gateway-config", "haproxy.cfg",
 				replace("    use_backend pretrain-ingress if host_testwiki\n    use_backend mw-debug if xwd_mwdebug\n",
 					"    use_backend mw-debug if xwd_mwdebug\n    use_backend pretrain-ingress if host_testwiki\n")),
-			restarts: []deploymentRef{restGateway},
+			proxy: restGateway,
 		},
 	}
 }
@@ -224,21 +232,18 @@ func configEditOf(namespace, name, key string, edits ...edit) *configEdit {
 // path is the edited file, relative to the configmaps directory.
 func (c *configEdit) path() string { return c.namespace + "/" + c.name + "/" + c.key }
 
-func (c *configEdit) apply(ctx context.Context, r *Replica) error {
-	cm := &corev1.ConfigMap{}
-	res := r.client.Resources()
-	if err := res.Get(ctx, c.name, c.namespace, cm); err != nil {
-		return fmt.Errorf("edit configmap %s/%s: %w", c.namespace, c.name, err)
+// edit returns data with the edited key.
+func (c *configEdit) edit(data map[string]string) (map[string]string, error) {
+	in, ok := data[c.key]
+	if !ok {
+		return nil, fmt.Errorf("no key %q", c.key)
 	}
-	out, err := applyEdits(cm.Data[c.key], c.edits)
+	out, err := applyEdits(in, c.edits)
 	if err != nil {
-		return fmt.Errorf("edit configmap %s/%s key %q: %w", c.namespace, c.name, c.key, err)
+		return nil, fmt.Errorf("key %q: %w", c.key, err)
 	}
-	cm.Data[c.key] = out
-	if err := res.Update(ctx, cm); err != nil {
-		return fmt.Errorf("edit configmap %s/%s: %w", c.namespace, c.name, err)
-	}
-	return nil
+	data[c.key] = out
+	return data, nil
 }
 
 // breaksPass waits until every case the fault broke passes again
@@ -285,13 +290,18 @@ func faultWitnesses() (*contract.Contract, error) {
 	return c, nil
 }
 
-// Inject makes the fault in the live replica, restarts the proxies it
-// concerns, and waits until the fault's witness request gets the wrong
-// answer RequiredConsecutive times in a row, each on a new connection (a
-// kept one may reach a pod a new connection no longer does): from then on
-// the suites see the fault. Prints "[fault] <name> 4.2s".
+// Inject makes the fault in the live replica: it starts the fault's
+// variant of a proxy (variant.go) and points the proxy's Services at it,
+// then waits until the fault's witness request gets the wrong answer
+// RequiredConsecutive times in a row, each on a new connection (a kept one
+// may reach a pod a new connection no longer does): from then on the
+// suites see the fault. Prints "[fault] <name> 4.2s".
 func (r *Replica) Inject(ctx context.Context, f Fault) error {
 	err := runStep(ctx, r.opts.logger, "fault", step{name: f.Name, timeout: r.opts.timeouts.Ready + r.opts.timeouts.Converge, run: func(ctx context.Context) (string, error) {
+		// A variant left by an interrupted run goes first.
+		if err := f.variant().stop(ctx, r); err != nil {
+			return "", err
+		}
 		if f.mutation != nil {
 			return r.injectMutation(ctx, f)
 		}
@@ -303,8 +313,8 @@ func (r *Replica) Inject(ctx context.Context, f Fault) error {
 	return nil
 }
 
-// injectConfigEdit edits a proxy's ConfigMap, restarts the proxy and waits
-// for the fault's witness (harness/cluster/faults.yaml).
+// injectConfigEdit runs the proxy's variant with the edited ConfigMap and
+// waits for the fault's witness (harness/cluster/faults.yaml).
 func (r *Replica) injectConfigEdit(ctx context.Context, f Fault) (string, error) {
 	w, err := faultWitnesses()
 	if err != nil {
@@ -314,15 +324,12 @@ func (r *Replica) injectConfigEdit(ctx context.Context, f Fault) (string, error)
 	if witness == nil {
 		return "", fmt.Errorf("no witness in faults.yaml")
 	}
-	if f.config != nil {
-		if err := f.config.apply(ctx, r); err != nil {
-			return "", err
-		}
+	if f.config == nil || f.config.namespace != f.proxy.namespace {
+		return "", fmt.Errorf("the fault edits no ConfigMap of %s", f.proxy)
 	}
-	for _, d := range f.restarts {
-		if err := r.RestartDeployment(ctx, d.namespace, d.name); err != nil {
-			return "", err
-		}
+	pointed, err := f.variant().start(ctx, r, f.config.edit)
+	if err != nil {
+		return "", err
 	}
 	p := probe.New(probe.Options{Timeout: attemptTimeout(r.opts.timeouts), FreshConnections: true})
 	defer p.Close()
@@ -334,28 +341,16 @@ func (r *Replica) injectConfigEdit(ctx context.Context, f Fault) (string, error)
 		return "", fmt.Errorf("witness %s %s%s on %s never showed the fault: %s", witness.Request.Method, witness.Request.Host,
 			witness.Request.Path, witness.Entry, strings.Join(v.Reasons, "; "))
 	}
-	return fmt.Sprintf("live: %s", f.made), nil
+	return fmt.Sprintf("live: %s (Services %s)", f.made, strings.Join(pointed, ", ")), nil
 }
 
-// Revert undoes a fault, even one whose injection failed half-way:
-// re-applies every manifest and the gateway generated from the replica's
-// own routing input (server-side apply sets every changed field back; a
-// changed config hash rolls the gateway), restarts the proxies the fault
-// restarted (the only ones whose ConfigMap it edited), waits for the
-// rollouts, reconverges, and checks that the cases the fault broke pass
-// again.
+// Revert undoes a fault, even one whose injection failed half-way: it
+// points the proxy's Services back at the proxy's own pods (which kept
+// running) and deletes the variant, then reconverges and checks that the
+// cases the fault broke pass again.
 func (r *Replica) Revert(ctx context.Context, f Fault) error {
-	err := runStep(ctx, r.opts.logger, "revert", step{name: f.Name, timeout: r.opts.timeouts.Apply + r.opts.timeouts.Ready + r.opts.timeouts.Converge, run: func(ctx context.Context) (string, error) {
-		var errs []error
-		if _, err := r.apply(ctx); err != nil {
-			errs = append(errs, err)
-		} else if err := r.restart(ctx, f.restarts); err != nil {
-			errs = append(errs, err)
-		}
-		if err := errors.Join(errs...); err != nil {
-			return "", err
-		}
-		if _, err := r.ready(ctx); err != nil {
+	err := runStep(ctx, r.opts.logger, "revert", step{name: f.Name, timeout: r.opts.timeouts.Ready + r.opts.timeouts.Converge, run: func(ctx context.Context) (string, error) {
+		if err := f.variant().stop(ctx, r); err != nil {
 			return "", err
 		}
 		// Both only probe: at the same time.
@@ -378,8 +373,8 @@ func (r *Replica) Revert(ctx context.Context, f Fault) error {
 	return nil
 }
 
-// injectMutation regenerates the gateway from the example routing input
-// with the fault's mutation and waits until the gateway answers the first
+// injectMutation runs the gateway's variant generated from the example
+// routing input with the fault's mutation and waits until the gateway answers the first
 // case the mutation breaks at a gateway entry with the route the mutated
 // model predicts, RequiredConsecutive times in a row: from then on every
 // request meets the mutated routing.
@@ -419,7 +414,16 @@ func (r *Replica) injectMutation(ctx context.Context, f Fault) (string, error) {
 		req.Header.Add(h.Name, h.Value)
 	}
 	want := haproxy.RouteHeaderFor(m.Route(req))
-	if err := r.applyRoutes(ctx, in); err != nil {
+	running, err := configtarget.ExampleInput()
+	if err != nil {
+		return "", err
+	}
+	config, err := r.gatewayConfigFor(ctx, in, running)
+	if err != nil {
+		return "", err
+	}
+	pointed, err := f.variant().start(ctx, r, func(map[string]string) (map[string]string, error) { return config, nil })
+	if err != nil {
 		return "", err
 	}
 	p := probe.New(probe.Options{Timeout: attemptTimeout(r.opts.timeouts), FreshConnections: true})
@@ -438,7 +442,7 @@ func (r *Replica) injectMutation(ctx context.Context, f Fault) (string, error) {
 		case <-time.After(r.opts.timeouts.ConvergeInterval):
 		}
 	}
-	return fmt.Sprintf("live: %s (witness %s takes %q)", f.made, witness.Name, want), nil
+	return fmt.Sprintf("live: %s (witness %s takes %q; Services %s)", f.made, witness.Name, want, strings.Join(pointed, ", ")), nil
 }
 
 // attemptTimeout bounds one request of a witness, converge or revert check:

@@ -1,6 +1,7 @@
 package cluster
 
 import (
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -10,6 +11,11 @@ import (
 	"gitlab.wikimedia.org/repos/sre/pretrain-check/harness/configtarget"
 	"gitlab.wikimedia.org/repos/sre/pretrain-check/harness/contract"
 	"gitlab.wikimedia.org/repos/sre/pretrain-check/harness/faults"
+	"gitlab.wikimedia.org/repos/sre/pretrain-check/harness/identity"
+	appsv1 "k8s.io/api/apps/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/runtime"
 )
 
 // The kind replica makes exactly the faults the catalogue
@@ -127,9 +133,6 @@ func TestFaultEditsApplyToFixtures(t *testing.T) {
 		if out == string(b) {
 			t.Errorf("fault %s: edits changed nothing", f.Name)
 		}
-		if len(f.restarts) == 0 {
-			t.Errorf("fault %s edits a config but restarts nothing: no proxy would see it", f.Name)
-		}
 	}
 	if n < 6 {
 		t.Errorf("expected at least 6 config-edit faults, got %d", n)
@@ -142,19 +145,83 @@ func TestFaultEditsApplyToFixtures(t *testing.T) {
 	}
 }
 
-// The faults restart proxies the manifests define.
-func TestFaultDeploymentsExist(t *testing.T) {
+// Each config fault's proxy is a Deployment of the manifests that mounts
+// the ConfigMap the fault edits, and a Service selects its pods: its
+// variant runs the edit and gets the traffic.
+func TestFaultProxiesMountTheirConfig(t *testing.T) {
 	b, err := loadBundle(fixtures(t), ProfileAirgap, IngressGateway, testImages)
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, d := range []deploymentRef{edge, restGateway, meshClient} {
-		found := false
+	for _, f := range Faults() {
+		if f.config == nil {
+			continue
+		}
+		var d *appsv1.Deployment
 		for _, o := range b.deployments() {
-			found = found || (o.u.GetNamespace() == d.namespace && o.u.GetName() == d.name)
+			if o.u.GetNamespace() == f.proxy.namespace && o.u.GetName() == f.proxy.name {
+				d = &appsv1.Deployment{}
+				if err := runtime.DefaultUnstructuredConverter.FromUnstructured(o.u.Object, d); err != nil {
+					t.Fatal(err)
+				}
+			}
 		}
-		if !found {
-			t.Errorf("deployment %s restarted by faults is not in the manifests", d)
+		if d == nil {
+			t.Errorf("fault %s: its proxy %s is not in the manifests", f.Name, f.proxy)
+			continue
 		}
+		if f.config.namespace != f.proxy.namespace {
+			t.Errorf("fault %s edits a ConfigMap of %s, its proxy runs in %s", f.Name, f.config.namespace, f.proxy.namespace)
+		}
+		mounted := false
+		for _, v := range d.Spec.Template.Spec.Volumes {
+			mounted = mounted || (v.ConfigMap != nil && v.ConfigMap.Name == f.config.name)
+		}
+		if !mounted {
+			t.Errorf("fault %s: %s does not mount ConfigMap %s", f.Name, f.proxy, f.config.name)
+		}
+		selected := false
+		for _, o := range b.objects {
+			if o.u.GetKind() != "Service" || o.u.GetNamespace() != f.proxy.namespace {
+				continue
+			}
+			sel, _, _ := unstructured.NestedStringMap(o.u.Object, "spec", "selector")
+			selected = selected || (len(sel) > 0 && labels.SelectorFromSet(sel).Matches(labels.Set(d.Spec.Template.Labels)))
+		}
+		if !selected {
+			t.Errorf("fault %s: no Service selects the pods of %s", f.Name, f.proxy)
+		}
+	}
+}
+
+// A variant's pods are selected neither by the proxy's Deployment nor by a
+// Service pointed back at the proxy, nor by another fault's variant, and
+// pointing back restores the selector exactly.
+func TestVariantLabels(t *testing.T) {
+	pod := map[string]string{"app": "mesh-client", "release": "mesh-client"}
+	a := variant{fault: "a"}.labels(pod)
+	b := variant{fault: "b"}.labels(pod)
+	if labels.SelectorFromSet(pod).Matches(labels.Set(a)) {
+		t.Errorf("the proxy's selector %v selects the variant's pods %v", pod, a)
+	}
+	if !labels.SelectorFromSet(a).Matches(labels.Set(a)) {
+		t.Errorf("the pointed selector %v does not select the variant's pods", a)
+	}
+	if labels.SelectorFromSet(a).Matches(labels.Set(b)) {
+		t.Errorf("fault a's selector %v selects fault b's pods %v", a, b)
+	}
+	if back := proxyLabels(a); !maps.Equal(back, pod) {
+		t.Errorf("pointed back: %v, want %v", back, pod)
+	}
+}
+
+// A variant's pods are named so that production's pod-name parsing still
+// reads the proxy's release (the stubs refuse any other identity).
+func TestVariantPodNamesKeepTheRelease(t *testing.T) {
+	v := variant{proxy: meshClient}
+	pod := v.name() + "-x7k2p" // a ReplicaSet's pod: "<name>-<random>"
+	id, ok := identity.FromServer(pod)
+	if !ok || id.Namespace != "mw-pretrain" || id.Release != "mesh-client" {
+		t.Errorf("pod %s reads as %+v (ok %v), want mw-pretrain/mesh-client", pod, id, ok)
 	}
 }

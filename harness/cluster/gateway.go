@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"sort"
 	"strings"
@@ -380,25 +381,48 @@ func (r *Replica) planGateway() error {
 	return nil
 }
 
-// applyRoutes regenerates the running gateway from another routing input
-// (a fault proof's mutation, or its revert), keeping its certificate and
-// CA (so the proxies that trust it need no restart; the certificate's
-// names stay those of the input the replica was brought up with), applies
-// it and waits for the gateway's rollout.
-func (r *Replica) applyRoutes(ctx context.Context, in *routing.Input) error {
+// gatewayConfigFor generates the running gateway's config (its Secret's
+// data) from another routing input, keeping its certificate and CA (so
+// the proxies that trust it need no restart; the certificate's names stay
+// those of the input the replica was brought up with). The input may
+// change the routes only: a change of the Services the gateway sends to
+// is an error, since a fault's variant runs only the gateway.
+func (r *Replica) gatewayConfigFor(ctx context.Context, in, running *routing.Input) (map[string]string, error) {
 	s, err := r.clientset.CoreV1().Secrets(gatewayNamespace).Get(ctx, gatewaySecret, metav1.GetOptions{})
 	if err != nil {
-		return fmt.Errorf("read the running gateway's certificate (%s/%s): %w", gatewayNamespace, gatewaySecret, err)
+		return nil, fmt.Errorf("read the running gateway's certificate (%s/%s): %w", gatewayNamespace, gatewaySecret, err)
 	}
 	files := gatewayTLS{certKey: s.Data[haproxy.CertFile], ca: s.Data[gatewayCAKey], entries: string(s.Data[gatewayEntriesKey])}
 	objs, _, err := gatewayObjects(in, r.bundle, r.opts.images[ImageHAProxy], files)
 	if err != nil {
-		return fmt.Errorf("generate the ingress gateway: %w", err)
+		return nil, fmt.Errorf("generate the ingress gateway: %w", err)
 	}
-	if err := applyObjects(ctx, r.client.Resources(), objs, false); err != nil {
-		return err
+	was, _, err := gatewayObjects(running, r.bundle, r.opts.images[ImageHAProxy], files)
+	if err != nil {
+		return nil, fmt.Errorf("generate the running ingress gateway: %w", err)
 	}
-	return r.waitRolledOut(ctx, gatewayRef)
+	services := func(objs []object) map[string]string {
+		m := map[string]string{}
+		for _, o := range objs {
+			if o.u.GetKind() == "Service" {
+				m[o.u.GetNamespace()+"/"+o.u.GetName()] = string(o.json)
+			}
+		}
+		return m
+	}
+	if !maps.Equal(services(objs), services(was)) {
+		return nil, errors.New("the input changes the Services the gateway sends to, not only its routes")
+	}
+	for _, o := range objs {
+		if o.u.GetKind() == "Secret" && o.u.GetName() == gatewaySecret {
+			data, _, err := unstructured.NestedStringMap(o.u.Object, "stringData")
+			if err != nil {
+				return nil, fmt.Errorf("the generated gateway Secret: %w", err)
+			}
+			return data, nil
+		}
+	}
+	return nil, fmt.Errorf("the generated gateway has no Secret %s", gatewaySecret)
 }
 
 // gatewayRoots reads the CA of the running gateway; ok is false when the

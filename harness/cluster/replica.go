@@ -114,6 +114,16 @@ func (r *Replica) restart(ctx context.Context, refs []deploymentRef) error {
 // applyAndRestart applies the manifests and restarts the configured
 // proxies, so that they run the fixtures' configs whatever happened before.
 func (r *Replica) applyAndRestart(ctx context.Context) (string, error) {
+	// A fault proof that was stopped leaves its variant serving.
+	stopped := map[deploymentRef]bool{}
+	for _, f := range Faults() {
+		if v := f.variant(); !stopped[v.proxy] {
+			if err := v.stop(ctx, r); err != nil {
+				return "", err
+			}
+			stopped[v.proxy] = true
+		}
+	}
 	detail, err := r.apply(ctx)
 	if err != nil {
 		return "", err
@@ -123,19 +133,6 @@ func (r *Replica) applyAndRestart(ctx context.Context) (string, error) {
 		return "", err
 	}
 	return fmt.Sprintf("%s; restarted %d proxies", detail, len(refs)), nil
-}
-
-// RestartDeployment rolls a Deployment's pods (as `kubectl rollout
-// restart` does) and waits until the new ones are rolled out: the way to
-// make a proxy re-read a changed ConfigMap.
-func (r *Replica) RestartDeployment(ctx context.Context, namespace, name string) error {
-	if err := r.restart(ctx, []deploymentRef{{namespace, name}}); err != nil {
-		return err
-	}
-	if err := r.waitRolledOut(ctx, deploymentRef{namespace, name}); err != nil {
-		return fmt.Errorf("restart deployment %s/%s: %w", namespace, name, err)
-	}
-	return nil
 }
 
 // waitRolledOut waits, within ctx's deadline (else the ready timeout),

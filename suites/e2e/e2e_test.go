@@ -389,9 +389,9 @@ func TestFaults(t *testing.T) {
 	}
 	for _, f := range faults {
 		ok := t.Run(f.Name, func(t *testing.T) {
-			// Revert even when the injection fails half-way (a ConfigMap
-			// edited, its proxy not yet restarted): the next fault must
-			// start from the fixtures.
+			// Revert even when the injection fails half-way (a variant
+			// started, the Services not yet pointed at it): the next fault
+			// must start from the fixtures.
 			reverted := false
 			defer func() {
 				if !reverted {
