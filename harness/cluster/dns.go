@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"slices"
 	"strings"
-	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -72,10 +71,7 @@ func (r *Replica) sealDNS(ctx context.Context) (string, error) {
 		}
 		return dnsSealed(pods.Items, hash), nil
 	}
-	timeout := r.opts.timeouts.Ready
-	if dl, ok := ctx.Deadline(); ok {
-		timeout = time.Until(dl)
-	}
+	timeout := r.readyTimeout(ctx)
 	if err := wait.For(sealed, wait.WithContext(ctx), wait.WithTimeout(timeout), wait.WithInterval(readyInterval), wait.WithImmediate()); err != nil {
 		return "", fmt.Errorf("wait until no %s pod runs another Corefile (pods: %s): %w", coreDNS, describePods(pods.Items, hash), err)
 	}

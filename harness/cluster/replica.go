@@ -135,13 +135,19 @@ func (r *Replica) applyAndRestart(ctx context.Context) (string, error) {
 	return fmt.Sprintf("%s; restarted %d proxies", detail, len(refs)), nil
 }
 
+// readyTimeout bounds a wait for pods: ctx's deadline, else the ready
+// timeout.
+func (r *Replica) readyTimeout(ctx context.Context) time.Duration {
+	if dl, ok := ctx.Deadline(); ok {
+		return time.Until(dl)
+	}
+	return r.opts.timeouts.Ready
+}
+
 // waitRolledOut waits, within ctx's deadline (else the ready timeout),
 // until the Deployments run only pods of their latest template.
 func (r *Replica) waitRolledOut(ctx context.Context, refs ...deploymentRef) error {
-	timeout := r.opts.timeouts.Ready
-	if dl, ok := ctx.Deadline(); ok {
-		timeout = time.Until(dl)
-	}
+	timeout := r.readyTimeout(ctx)
 	return waitRolledOut(ctx, r.client.Resources(), refs, timeout, readyInterval)
 }
 

@@ -404,10 +404,7 @@ func (r *Replica) deploymentRefs() []deploymentRef {
 
 func (r *Replica) ready(ctx context.Context) (string, error) {
 	refs := r.deploymentRefs()
-	timeout := r.opts.timeouts.Ready
-	if dl, ok := ctx.Deadline(); ok {
-		timeout = time.Until(dl)
-	}
+	timeout := r.readyTimeout(ctx)
 	// The nodes first: a node that never gets Ready is named as such, not
 	// as 19 Deployments without pods.
 	if err := waitNodesReady(ctx, r.client.Resources(), timeout, readyInterval); err != nil {

@@ -7,7 +7,6 @@ import (
 	"maps"
 	"slices"
 	"strings"
-	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -15,7 +14,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/types"
-	apiwait "k8s.io/apimachinery/pkg/util/wait"
 	"sigs.k8s.io/e2e-framework/klient/k8s"
 	"sigs.k8s.io/e2e-framework/klient/wait"
 	"sigs.k8s.io/e2e-framework/klient/wait/conditions"
@@ -25,7 +23,7 @@ import (
 // proxy's Deployment, of the same pod template, whose config object (a
 // ConfigMap, or the gateway's Secret) is a copy holding the fault's
 // config. The Services that select the proxy's pods are pointed at the
-// variant's pods alone. The proxy's own pods keep running, ready, so a
+// variant's pods alone. The proxy's Deployment is left as it is, so a
 // revert points the Services back (one kube-proxy sync) instead of
 // rolling the proxy a second time. A ReplicaSet, not a Deployment: its
 // pods are named "<proxy>-fault-<random>", which production's pod-name
@@ -167,7 +165,8 @@ func (v variant) stop(ctx context.Context, r *Replica) error {
 		return fmt.Errorf("read deployment %s: %w", v.proxy, err)
 	}
 	if v.pooled {
-		// The pod start ended is the one the Services go back to.
+		// start ended the proxy's pods: their replacement must be ready
+		// before the Services go back to it.
 		if err := r.waitRolledOut(ctx, v.proxy); err != nil {
 			return err
 		}
@@ -225,7 +224,7 @@ func (v variant) endPods(ctx context.Context, r *Replica, selector map[string]st
 		}
 		return true, nil
 	}
-	if err := apiwait.PollUntilContextTimeout(ctx, readyInterval, r.opts.timeouts.Ready, true, ended); err != nil {
+	if err := wait.For(ended, wait.WithContext(ctx), wait.WithTimeout(r.readyTimeout(ctx)), wait.WithInterval(readyInterval), wait.WithImmediate()); err != nil {
 		return fmt.Errorf("wait for the pods of %s to end: %w", v.proxy, err)
 	}
 	return nil
@@ -238,10 +237,7 @@ func (v variant) waitReady(ctx context.Context, r *Replica) error {
 		s := obj.(*appsv1.ReplicaSet)
 		return s.Spec.Replicas != nil && s.Status.ObservedGeneration >= s.Generation && s.Status.ReadyReplicas == *s.Spec.Replicas
 	}
-	timeout := r.opts.timeouts.Ready
-	if dl, ok := ctx.Deadline(); ok {
-		timeout = time.Until(dl)
-	}
+	timeout := r.readyTimeout(ctx)
 	err := wait.For(conditions.New(r.client.Resources()).ResourceMatch(rs, ready),
 		wait.WithContext(ctx), wait.WithTimeout(timeout), wait.WithInterval(readyInterval), wait.WithImmediate())
 	if err != nil {
